@@ -1,0 +1,130 @@
+"""`python -m devhost`: run function_app.py locally, the way `func start` does.
+
+    python -m devhost [--port 7071] [--host 127.0.0.1] [--auth auto|local|entra|off]
+    python -m devhost token [--app] [--scope S]... [--role R]... [--minutes N] [--v1]
+
+`--auth auto` (the default) uses Entra when a tenant is configured, and otherwise the local
+authority: an Entra-like issuer on loopback whose tokens the app validates like Entra's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+ROOT = Path.cwd()
+STATE_DIR = ROOT / ".devhost"
+KEY_FILE = STATE_DIR / "signing-key.pem"
+STATE_FILE = STATE_DIR / "local-authority.json"
+
+
+def local_identity(port: int | None = None) -> dict[str, str | int]:
+    """Tenant and client ids of the local authority, made once and kept so tokens outlive restarts."""
+    state: dict[str, str | int] = {}
+    if STATE_FILE.exists():
+        state = json.loads(STATE_FILE.read_text())
+    state.setdefault("tenant_id", str(uuid.uuid4()))
+    state.setdefault("client_id", str(uuid.uuid4()))
+    state.setdefault("port", 7072)
+    if port is not None:
+        state["port"] = port
+    STATE_DIR.mkdir(exist_ok=True)
+    STATE_FILE.write_text(json.dumps(state, indent=2))
+    return state
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from devhost.server import build_app, load_local_settings
+
+    load_local_settings(ROOT / "local.settings.json", os.environ)  # type: ignore[arg-type]
+    mode = args.auth
+    if mode == "auto":
+        mode = "entra" if os.environ.get("AZURE_TENANT_ID") else "local"
+    token = None
+    if mode == "local":
+        from devhost.authority import LocalAuthority, SigningKey
+
+        ident = local_identity(args.port + 1)
+        authority = LocalAuthority(SigningKey.load_or_create(KEY_FILE), host=args.host, port=int(ident["port"]))
+        authority.start()
+        tenant, client = str(ident["tenant_id"]), str(ident["client_id"])
+        os.environ.update(
+            AZURE_TENANT_ID=tenant,
+            AZURE_CLIENT_ID=client,
+            AZURE_AUTHORITY=authority.authority(tenant),
+            ENABLE_AUTH="true",
+        )
+        os.environ.pop("TOKEN_ISSUER", None)
+        os.environ.pop("TOKEN_AUDIENCE", None)
+        token = authority.mint(tenant, client, minutes=24 * 60)
+    elif mode == "off":
+        os.environ["ENABLE_AUTH"] = "false"
+
+    sys.path.insert(0, str(ROOT))
+    import function_app
+
+    app, table = build_app(function_app.app, ROOT / "host.json")
+    base = f"http://{args.host}:{args.port}"
+    print(f"devhost: serving {ROOT / 'function_app.py'} at {base}")
+    for path, fn in table:
+        print(f"  {','.join(fn.methods):<18} {base}{path}")
+    if mode == "local":
+        print(f"\nAuthentication: ON, local authority at {os.environ['AZURE_AUTHORITY']}")
+        print(f"MCP URL: {base}/mcp\nBearer token (24 h; more with `python -m devhost token`):\n{token}\n")
+    elif mode == "off":
+        print("\n!!! Authentication is OFF: every caller is the local developer. Never do this in Azure. !!!\n")
+    else:
+        print(f"\nAuthentication: ON, Entra tenant {os.environ.get('AZURE_TENANT_ID')}\nMCP URL: {base}/mcp\n")
+    sys.stdout.flush()
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="off")
+    return 0
+
+
+def mint(args: argparse.Namespace) -> int:
+    from devhost.authority import SigningKey, mint_token
+
+    if not KEY_FILE.exists() or not STATE_FILE.exists():
+        print("devhost token: start `python -m devhost` once first; it creates the local authority", file=sys.stderr)
+        return 2
+    ident = local_identity()
+    # Tokens name their issuer by URL: mint for the port devhost's authority listens on.
+    token = mint_token(
+        f"http://127.0.0.1:{ident['port']}",
+        str(ident["tenant_id"]),
+        str(ident["client_id"]),
+        version="1.0" if args.v1 else "2.0",
+        app=args.app,
+        scopes=tuple(args.scope) if args.scope else (() if args.app else ("user_impersonation",)),
+        roles=tuple(args.role) if args.role else (("MCP.Invoke",) if args.app else ()),
+        minutes=args.minutes,
+        key=SigningKey.load_or_create(KEY_FILE),
+    )
+    print(token)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--auth", choices=["auto", "local", "entra", "off"], default="auto")
+    parser.add_argument("--log-level", default="info")
+    token = sub.add_parser("token", help="mint a token from the local authority")
+    token.add_argument("--app", action="store_true", help="an app-only token (roles, no scopes)")
+    token.add_argument("--scope", action="append", help="a delegated scope (repeatable)")
+    token.add_argument("--role", action="append", help="an app role (repeatable)")
+    token.add_argument("--minutes", type=float, default=60)
+    token.add_argument("--v1", action="store_true", help="a v1.0 token (sts.windows.net issuer)")
+    args = parser.parse_args(argv)
+    return mint(args) if args.command == "token" else serve(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,233 @@
+"""A loopback stand-in for Microsoft Entra ID: discovery documents, key sets, and token minting.
+
+It serves the same shapes Entra serves (v2 and v1 OpenID configurations per tenant and for
+`organizations`/`common`, key sets whose v2 keys carry an `issuer`), so the app validates its
+tokens with exactly the code that validates Entra's. Tests can switch it down, slow or to
+garbage, rotate its keys, and count what was fetched. It never ships to Azure.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Literal
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+Mode = Literal["up", "down", "slow", "garbage", "empty"]
+TEMPLATE = "{tenantid}"
+V1_ISSUER = "https://sts.windows.net/{tid}/"
+# The calling client application named in minted tokens (`azp`/`appid`).
+LOCAL_CLIENT_APP_ID = "11111111-2222-3333-4444-555555555555"
+
+
+def _b64(number: int) -> str:
+    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class SigningKey:
+    def __init__(self, private_key: rsa.RSAPrivateKey, kid: str | None = None) -> None:
+        self.private_key = private_key
+        numbers = private_key.public_key().public_numbers()
+        self.n, self.e = _b64(numbers.n), _b64(numbers.e)
+        self.kid = kid or base64.urlsafe_b64encode(uuid.uuid5(uuid.NAMESPACE_URL, self.n).bytes).rstrip(b"=").decode()
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> SigningKey:
+        if path.exists():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            return cls(key)
+        made = cls.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = made.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        path.write_bytes(pem)
+        path.chmod(0o600)
+        return made
+
+    def jwk(self, issuer: str | None) -> dict[str, Any]:
+        entry: dict[str, Any] = {"kty": "RSA", "use": "sig", "kid": self.kid, "x5t": self.kid, "n": self.n, "e": self.e}
+        if issuer is not None:
+            entry["issuer"] = issuer
+        return entry
+
+
+class LocalAuthority:
+    def __init__(self, key: SigningKey | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.keys: list[SigningKey] = [key or SigningKey.generate()]
+        self.mode: Mode = "up"
+        self.delay = 0.0
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        authority = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                authority._serve(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def authority(self, tenant: str) -> str:
+        return f"{self.url}/{tenant}"
+
+    def issuer(self, tenant: str, version: str = "2.0") -> str:
+        return f"{self.url}/{tenant}/v2.0" if version == "2.0" else V1_ISSUER.format(tid=tenant)
+
+    def start(self) -> LocalAuthority:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-authority", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> LocalAuthority:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def key_fetches(self) -> int:
+        return sum(n for path, n in self.requests.items() if path.endswith("/keys"))
+
+    def rotate(self, *, keep_old: bool = False) -> SigningKey:
+        """Publish a new signing key; without `keep_old` the previous keys are withdrawn."""
+        new = SigningKey.generate()
+        with self._lock:
+            self.keys = [new, *self.keys] if keep_old else [new]
+        return new
+
+    def mint(self, tenant: str, audience: str, **options: Any) -> str:
+        """An access token from this authority; see `mint_token` for the options."""
+        options.setdefault("key", self.keys[0])
+        return mint_token(self.url, tenant, audience, **options)
+
+    # Serving
+
+    def _documents(self, path: str) -> Any:
+        parts = path.strip("/").split("/")
+        tenant, rest = parts[0], "/".join(parts[1:])
+        issuer_tenant = TEMPLATE if tenant in ("organizations", "common") else tenant
+        v2_issuer = f"{self.url}/{issuer_tenant}/v2.0"
+        if rest == "v2.0/.well-known/openid-configuration":
+            return self._configuration(tenant, v2_issuer, f"{self.url}/{tenant}/discovery/v2.0/keys", "v2.0/")
+        if rest == ".well-known/openid-configuration":
+            return self._configuration(
+                tenant, V1_ISSUER.format(tid=issuer_tenant), f"{self.url}/{tenant}/discovery/keys", ""
+            )
+        if rest in ("discovery/v2.0/keys", "discovery/keys"):
+            with self._lock:
+                keys = list(self.keys)
+            if self.mode == "empty":
+                return {"keys": []}
+            issuer = v2_issuer if rest == "discovery/v2.0/keys" else None
+            return {"keys": [k.jwk(issuer) for k in keys]}
+        return None
+
+    def _configuration(self, tenant: str, issuer: str, jwks_uri: str, version: str) -> dict[str, Any]:
+        return {
+            "issuer": issuer,
+            "jwks_uri": jwks_uri,
+            "authorization_endpoint": f"{self.url}/{tenant}/oauth2/{version}authorize",
+            "token_endpoint": f"{self.url}/{tenant}/oauth2/{version}token",
+            "response_types_supported": ["code"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+            "code_challenge_methods_supported": ["S256"],
+        }
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path.split("?")[0]
+        with self._lock:
+            self.requests[path] += 1
+        if self.mode == "slow" or self.delay:
+            time.sleep(self.delay or 30)
+        if self.mode == "down":
+            handler.send_error(503, "authority down")
+            return
+        document = self._documents(path)
+        if document is None:
+            handler.send_error(404)
+            return
+        body = b"<html>not json" if self.mode == "garbage" else json.dumps(document).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        with contextlib.suppress(OSError):  # the client gave up (a timeout test)
+            handler.wfile.write(body)
+
+
+def mint_token(
+    base_url: str,
+    tenant: str,
+    audience: str,
+    *,
+    key: SigningKey,
+    version: str = "2.0",
+    app: bool = False,
+    scopes: tuple[str, ...] = ("user_impersonation",),
+    roles: tuple[str, ...] = (),
+    minutes: float = 60,
+    claims: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
+    drop: tuple[str, ...] = (),
+) -> str:
+    """An access token shaped like Entra's, issued by the authority at `base_url`.
+
+    `claims` and `headers` override what is minted, `drop` removes claims.
+    """
+    now = int(time.time())
+    body: dict[str, Any] = {
+        "aud": audience if version == "2.0" else f"api://{audience}",
+        "iss": f"{base_url}/{tenant}/v2.0" if version == "2.0" else V1_ISSUER.format(tid=tenant),
+        "iat": now,
+        "nbf": now,
+        "exp": now + int(minutes * 60),
+        "tid": tenant,
+        "oid": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{tenant}/{'app' if app else 'user'}")),
+        "sub": "local-subject-" + ("app" if app else "user"),
+        "ver": version,
+        ("azp" if version == "2.0" else "appid"): LOCAL_CLIENT_APP_ID,
+    }
+    if app:
+        body["idtyp"] = "app"
+        body["roles"] = list(roles)
+    else:
+        body["scp"] = " ".join(scopes)
+        body["name"] = "Local User"
+        body["preferred_username" if version == "2.0" else "upn"] = "local.user@example.test"
+        if roles:
+            body["roles"] = list(roles)
+    body.update(claims or {})
+    for name in drop:
+        body.pop(name, None)
+    head = {"typ": "JWT", "kid": key.kid, **(headers or {})}
+    return jwt.encode(body, key.private_key, algorithm="RS256", headers=head)

@@ -1,0 +1,36 @@
+"""The routes of the app: each function hands its request to `shared.handlers`.
+
+Everything here is anonymous at the platform level on purpose: the app validates Entra ID
+tokens itself (see `shared/tokens.py`), so it runs and is tested the same way locally and in Azure.
+"""
+
+import azure.functions as func
+
+from shared import handlers
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="health", methods=["GET"])
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    return handlers.health(req)
+
+
+@app.route(route="mcp", methods=["POST", "GET", "DELETE"])
+async def mcp(req: func.HttpRequest) -> func.HttpResponse:
+    return await handlers.mcp(req)
+
+
+@app.route(route="echo", methods=["POST", "GET", "DELETE"])
+async def echo(req: func.HttpRequest) -> func.HttpResponse:
+    return await handlers.mcp(req)
+
+
+@app.route(route="me", methods=["GET"])
+async def me(req: func.HttpRequest) -> func.HttpResponse:
+    return await handlers.me(req)
+
+
+@app.route(route=".well-known/oauth-protected-resource/{resource?}", methods=["GET"])
+def protected_resource_metadata(req: func.HttpRequest) -> func.HttpResponse:
+    return handlers.protected_resource(req)

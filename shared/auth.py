@@ -1,0 +1,61 @@
+"""Who is calling: the bearer token of a request checked, and the caller authorized, or the answer to send."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared import responses
+from shared.identity import DEVELOPER, Principal
+from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def bearer_token(req: func.HttpRequest) -> str | None:
+    """The token of an `Authorization: Bearer` header (scheme case-insensitive); '' for another scheme."""
+    header = req.headers.get("Authorization")
+    if header is None or not header.strip():
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def authenticate(req: func.HttpRequest, runtime: Runtime) -> Principal | func.HttpResponse:
+    settings = runtime.settings
+    if settings.problems:
+        return responses.misconfigured(settings)
+    if not settings.auth_enabled:
+        return DEVELOPER
+    token = bearer_token(req)
+    if token is None:
+        # Tokens in URLs end up in logs and browser history: they are never read, only refused.
+        if "access_token" in req.params:
+            return responses.unauthorized(req, settings, "Tokens in the URL are refused; use the Authorization header.")
+        return responses.unauthorized(req, settings, None)
+    if not token:
+        return responses.unauthorized(req, settings, "The Authorization header must use the Bearer scheme.")
+
+    from shared.tokens import InsufficientPermission, InvalidToken, KeysUnavailable, authorize
+
+    try:
+        principal = await runtime.validator.validate(token)
+        authorize(principal, settings)
+    except InvalidToken as exc:
+        log.info("Refused a token: %s", exc)
+        return responses.unauthorized(req, settings, _sentence(exc))
+    except InsufficientPermission as exc:
+        log.info("Refused a caller without permission: %s", exc)
+        return responses.forbidden(req, settings, _sentence(exc))
+    except KeysUnavailable as exc:
+        log.warning("Cannot validate tokens: %s", exc)
+        return responses.unavailable(
+            "The server cannot reach Microsoft Entra ID to check tokens right now; retry shortly.", exc.retry_after
+        )
+    return principal
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return f"{text[:1].upper()}{text[1:]}."

@@ -1,0 +1,65 @@
+"""What each route does, called by the thin functions of `function_app.py`."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from shared import __version__, responses
+from shared.auth import authenticate
+from shared.metadata import protected_resource_metadata
+from shared.runtime import Runtime, current
+
+MCP_METHODS = ("POST",)
+
+
+def _finish(runtime: Runtime, response: func.HttpResponse) -> func.HttpResponse:
+    """Say on every response when authentication is off, so nobody mistakes it for a secured server."""
+    if not runtime.settings.auth_enabled:
+        response.headers[responses.DEVELOPMENT_HEADER] = "off: every caller is the local developer"
+    return response
+
+
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    runtime = current()
+    settings = runtime.settings
+    body = {
+        "status": "misconfigured" if settings.problems else "ok",
+        "version": __version__,
+        "auth": settings.mode,
+        "environment": settings.environment,
+        "problems": list(settings.problems),
+    }
+    return _finish(runtime, responses.json_response(body))
+
+
+async def me(req: func.HttpRequest) -> func.HttpResponse:
+    runtime = current()
+    caller = await authenticate(req, runtime)
+    if isinstance(caller, func.HttpResponse):
+        return _finish(runtime, caller)
+    return _finish(runtime, responses.json_response(caller.to_dict()))
+
+
+async def mcp(req: func.HttpRequest) -> func.HttpResponse:
+    runtime = current()
+    if req.method not in MCP_METHODS:
+        # Stateless and buffered: there is no SSE stream to GET and no session to DELETE.
+        return _finish(runtime, responses.method_not_allowed(", ".join(MCP_METHODS)))
+    caller = await authenticate(req, runtime)
+    if isinstance(caller, func.HttpResponse):
+        return _finish(runtime, caller)
+    return _finish(runtime, await runtime.bridge.handle(req, caller))
+
+
+def protected_resource(req: func.HttpRequest) -> func.HttpResponse:
+    runtime = current()
+    settings = runtime.settings
+    suffix = req.route_params.get("resource") or ""
+    if f"/{suffix}" not in (*responses.MCP_PATHS, "/"):
+        return responses.error_response(404, "not_found", "No protected resource has that name.")
+    if settings.problems:
+        return responses.misconfigured(settings)
+    if not settings.auth_enabled:
+        return _finish(runtime, responses.error_response(404, "not_found", "Authentication is off."))
+    resource = responses.base_url(req) + (f"/{suffix}" if suffix else "")
+    return responses.json_response(protected_resource_metadata(settings, resource), cache="public, max-age=3600")

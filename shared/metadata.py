@@ -1,0 +1,23 @@
+"""RFC 9728 protected-resource metadata: where MCP clients learn how to get a token for us."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.settings import Settings
+
+
+def protected_resource_metadata(settings: Settings, resource: str) -> dict[str, Any]:
+    """The metadata of `resource` (the URL the client used, minus the well-known prefix).
+
+    `authorization_servers` is the tenant's v2 issuer (Entra serves its OpenID configuration
+    under it); for multi-tenant apps it is the `organizations` one. Scopes are fully qualified,
+    since a bare `user_impersonation` means nothing to Entra.
+    """
+    return {
+        "resource": resource,
+        "authorization_servers": [f"{settings.authority}/v2.0"],
+        "scopes_supported": list(settings.qualified_scopes),
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Azure Functions MCP server",
+    }

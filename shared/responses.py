@@ -1,0 +1,93 @@
+"""HTTP answers: JSON bodies and the bearer challenges MCP clients follow to sign in.
+
+401 means the credentials are wrong, 403 that they are right but not enough, 503 that they
+cannot be checked right now. Error descriptions are our own words: a token, a secret or a
+signature never reaches a response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from shared.settings import Settings
+
+PRM_PATH = "/.well-known/oauth-protected-resource"
+# Resources with their own, path-suffixed metadata document; every other route points at the root one.
+MCP_PATHS = ("/mcp", "/echo")
+DEVELOPMENT_HEADER = "X-Auth-Mode"
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None, *, cache: str | None = None
+) -> func.HttpResponse:
+    merged = {"Cache-Control": cache} if cache else dict(NO_STORE)
+    merged.update(headers or {})
+    return func.HttpResponse(
+        json.dumps(body, separators=(",", ":")), status_code=status, mimetype="application/json", headers=merged
+    )
+
+
+def error_response(
+    status: int, error: str, description: str, headers: Mapping[str, str] | None = None
+) -> func.HttpResponse:
+    return json_response({"error": error, "error_description": description}, status, headers)
+
+
+def base_url(req: func.HttpRequest) -> str:
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def metadata_url(req: func.HttpRequest) -> str:
+    """The RFC 9728 metadata URL of the resource this request is addressed to."""
+    path = urlsplit(req.url).path.rstrip("/")
+    return f"{base_url(req)}{PRM_PATH}{path if path in MCP_PATHS else ''}"
+
+
+def _challenge(params: Iterable[tuple[str, str]]) -> str:
+    # Values are our own (URLs, scope names, fixed descriptions); quotes and backslashes are escaped anyway.
+    return "Bearer " + ", ".join(
+        f'{name}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for name, value in params
+    )
+
+
+def unauthorized(req: func.HttpRequest, settings: Settings, description: str | None) -> func.HttpResponse:
+    """No token (description None) or a bad one."""
+    params = [("resource_metadata", metadata_url(req)), ("scope", " ".join(settings.qualified_scopes))]
+    if description is not None:
+        params[:0] = [("error", "invalid_token"), ("error_description", description)]
+    header = {"WWW-Authenticate": _challenge(params)}
+    return error_response(401, "invalid_token" if description else "unauthorized", description or _NO_TOKEN, header)
+
+
+def forbidden(req: func.HttpRequest, settings: Settings, description: str) -> func.HttpResponse:
+    scopes = settings.qualified_scopes or settings.required_roles
+    params = [
+        ("error", "insufficient_scope"),
+        ("error_description", description),
+        ("scope", " ".join(scopes)),
+        ("resource_metadata", metadata_url(req)),
+    ]
+    return error_response(403, "insufficient_scope", description, {"WWW-Authenticate": _challenge(params)})
+
+
+def unavailable(description: str, retry_after: int, error: str = "temporarily_unavailable") -> func.HttpResponse:
+    return error_response(503, error, description, {"Retry-After": str(retry_after)})
+
+
+def misconfigured(settings: Settings) -> func.HttpResponse:
+    description = "The server is misconfigured: " + "; ".join(settings.problems)
+    return error_response(503, "server_misconfigured", description, {"Retry-After": "300"})
+
+
+def method_not_allowed(allow: str) -> func.HttpResponse:
+    return error_response(405, "method_not_allowed", f"Use {allow}.", {"Allow": allow})
+
+
+_NO_TOKEN = "Send an Entra ID access token as `Authorization: Bearer <token>`."  # noqa: S105 - advice, not a secret

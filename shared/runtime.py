@@ -1,0 +1,66 @@
+"""The app's state, built once per process from the environment: settings, validator, MCP bridge.
+
+Built on first use rather than at import, so a bad setting becomes a 503 and a `/health` report
+instead of an import error that would hide every function of the app in Azure. The validator and
+the MCP server are built only when a request needs them, keeping their imports off the paths of
+`/health`, the metadata and unauthenticated 401s (cold start).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from shared.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from shared.mcp_bridge import McpBridge
+    from shared.tokens import TokenValidator
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._validator: TokenValidator | None = None
+        self._bridge: McpBridge | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def validator(self) -> TokenValidator:
+        if self._validator is None:
+            with self._lock:
+                if self._validator is None:
+                    from shared.tokens import TokenValidator
+
+                    self._validator = TokenValidator(self.settings)
+        return self._validator
+
+    @property
+    def bridge(self) -> McpBridge:
+        if self._bridge is None:
+            with self._lock:
+                if self._bridge is None:
+                    from shared.mcp_bridge import McpBridge
+                    from shared.mcp_server import build_server
+
+                    self._bridge = McpBridge(build_server, self.settings)
+        return self._bridge
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    global _current
+    if _current is None:
+        _current = Runtime(load_settings(os.environ))
+    return _current
+
+
+def reset(environ: Mapping[str, str] | None = None) -> Runtime:
+    """Rebuild from `environ` (default: the process environment); for tests and devhost."""
+    global _current
+    _current = Runtime(load_settings(os.environ if environ is None else environ))
+    return _current
