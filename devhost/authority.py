@@ -100,7 +100,10 @@ class LocalAuthority:
         return f"{self.url}/{tenant}/v2.0" if version == "2.0" else V1_ISSUER.format(tid=tenant)
 
     def start(self) -> LocalAuthority:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-authority", daemon=True)
+        # A short poll interval keeps `stop()` quick (the default waits up to half a second).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="local-authority", daemon=True
+        )
         self._thread.start()
         return self
 

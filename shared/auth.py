@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def bearer_token(req: func.HttpRequest) -> str | None:
-    """The token of an `Authorization: Bearer` header (scheme case-insensitive); '' for another scheme."""
+    """The token of an `Authorization: Bearer` header (scheme case-insensitive); '' when there is none in it."""
     header = req.headers.get("Authorization")
     if header is None or not header.strip():
         return None
@@ -35,7 +35,7 @@ async def authenticate(req: func.HttpRequest, runtime: Runtime) -> Principal | f
             return responses.unauthorized(req, settings, "Tokens in the URL are refused; use the Authorization header.")
         return responses.unauthorized(req, settings, None)
     if not token:
-        return responses.unauthorized(req, settings, "The Authorization header must use the Bearer scheme.")
+        return responses.unauthorized(req, settings, "The Authorization header must carry a Bearer token.")
 
     from shared.tokens import InsufficientPermission, InvalidToken, KeysUnavailable, authorize
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared import __version__, responses
-from shared.auth import authenticate
+from shared.auth import authenticate, bearer_token
 from shared.metadata import protected_resource_metadata
 from shared.runtime import Runtime, current
 
@@ -48,7 +48,7 @@ async def mcp(req: func.HttpRequest) -> func.HttpResponse:
     caller = await authenticate(req, runtime)
     if isinstance(caller, func.HttpResponse):
         return _finish(runtime, caller)
-    return _finish(runtime, await runtime.bridge.handle(req, caller))
+    return _finish(runtime, await runtime.bridge.handle(req, caller, bearer_token(req) or None))
 
 
 def protected_resource(req: func.HttpRequest) -> func.HttpResponse:

@@ -79,5 +79,7 @@ DEVELOPER = Principal(
     development=True,
 )
 
-# Set by the MCP bridge for the duration of one request, so tools can see who calls them.
+# Set by the MCP bridge for the duration of one request, so tools can see who calls them, and
+# (on-behalf-of only) exchange the caller's token. The token is never logged or returned.
 current_caller: ContextVar[Principal | None] = ContextVar("current_caller", default=None)
+current_assertion: ContextVar[str | None] = ContextVar("current_assertion", default=None)

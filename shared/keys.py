@@ -28,7 +28,8 @@ from shared.settings import check_fetch_url
 log = logging.getLogger(__name__)
 
 MAX_KID_LENGTH = 128
-# How long a failure with nothing cached is remembered: callers get 503 at once meanwhile.
+# How long a failed fetch is remembered (at most; never longer than `min_refresh`): meanwhile
+# callers with nothing cached get 503 at once instead of each waiting for a timeout of their own.
 FAILURE_BACKOFF_SECONDS = 10.0
 
 FetchJson = Callable[[str, float], Any]
@@ -111,7 +112,7 @@ class AuthorityKeys:
         self.authority = authority.rstrip("/")
         self._refresh, self._min_refresh, self._max_stale = refresh, min_refresh, max_stale
         self._timeout, self._fetch, self._clock = timeout, fetch, clock
-        self._failure_backoff = failure_backoff
+        self._failure_backoff = min(failure_backoff, min_refresh)
         self._current: AuthorityMetadata | None = None
         self._last_attempt = -float("inf")
         self._last_failure: str | None = None
@@ -137,7 +138,11 @@ class AuthorityKeys:
             meta = self.current
             if meta is None:
                 raise self._unavailable()
-        elif now - meta.fetched_at > self._refresh and now - self._last_attempt > self._failure_backoff:
+        elif now - meta.fetched_at > self._refresh and now - self._last_attempt > min(
+            self._refresh, self._failure_backoff
+        ):
+            # Due: refresh in the background while these keys keep serving; after a failed
+            # attempt, try again no sooner than the back-off.
             self._start_refresh()
         return meta
 

@@ -19,7 +19,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
-from shared.identity import Principal, current_caller
+from shared.identity import Principal, current_assertion, current_caller
 from shared.settings import Settings
 
 LOCAL_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
@@ -44,13 +44,14 @@ class McpBridge:
         ]
         self._managers = weakref.WeakKeyDictionary()
 
-    async def handle(self, req: func.HttpRequest, caller: Principal) -> func.HttpResponse:
+    async def handle(self, req: func.HttpRequest, caller: Principal, assertion: str | None) -> func.HttpResponse:
         manager = await self._manager()
-        reset = current_caller.set(caller)
+        caller_reset, assertion_reset = current_caller.set(caller), current_assertion.set(assertion)
         try:
             return await _call_asgi(manager, req)
         finally:
-            current_caller.reset(reset)
+            current_caller.reset(caller_reset)
+            current_assertion.reset(assertion_reset)
 
     async def _manager(self) -> StreamableHTTPSessionManager:
         loop = asyncio.get_running_loop()

@@ -117,11 +117,11 @@ def _words(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value.replace(",", " ").split()))
 
 
-def _seconds(raw: Mapping[str, str], name: str, problems: list[str]) -> int:
+def _seconds(raw: Mapping[str, str], name: str, problems: list[str], minimum: int = 1) -> int:
     value = raw[name]
-    if value.isdigit() and int(value) > 0:
+    if value.isdigit() and int(value) >= minimum:
         return int(value)
-    problems.append(f"{name} must be a positive whole number of seconds, not {value!r}")
+    problems.append(f"{name} must be a whole number of seconds, at least {minimum}, not {value!r}")
     return int(SPEC_BY_NAME[name].default)
 
 
@@ -213,7 +213,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         auth_enabled=auth_enabled,
         environment=environment,
         in_azure=in_azure,
-        clock_skew=_seconds(raw, "CLOCK_SKEW_SECONDS", problems),
+        clock_skew=_seconds(raw, "CLOCK_SKEW_SECONDS", problems, minimum=0),
         jwks_refresh=_seconds(raw, "JWKS_REFRESH_SECONDS", problems),
         jwks_min_refresh=_seconds(raw, "JWKS_MIN_REFRESH_SECONDS", problems),
         jwks_max_stale=_seconds(raw, "JWKS_MAX_STALE_SECONDS", problems),

@@ -1,0 +1,88 @@
+"""Test helpers: configure the app against a loopback authority and call its registered functions."""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import azure.functions as func
+
+import function_app
+from devhost.authority import LocalAuthority
+from shared import runtime
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+OTHER_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+CLIENT = "6e2b2f4a-8c1d-4a7e-9f0b-2c3d4e5f6a7b"
+MCP_ACCEPT = "application/json, text/event-stream"
+
+FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+
+
+def env_for(authority: LocalAuthority, tenant: str = TENANT, **extra: str) -> dict[str, str]:
+    return {
+        "AZURE_TENANT_ID": tenant,
+        "AZURE_CLIENT_ID": CLIENT,
+        "AZURE_AUTHORITY": authority.authority(tenant),
+        **extra,
+    }
+
+
+def configure(env: Mapping[str, str]) -> runtime.Runtime:
+    return runtime.reset(env)
+
+
+async def call(
+    name: str,
+    method: str = "GET",
+    path: str = "/me",
+    *,
+    token: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | dict[str, Any] = b"",
+    params: Mapping[str, str] | None = None,
+    route_params: Mapping[str, str] | None = None,
+) -> func.HttpResponse:
+    """Call a registered function the way the Functions host would."""
+    all_headers = {"Host": "localhost:7071", **(headers or {})}
+    if token is not None:
+        all_headers["Authorization"] = f"Bearer {token}"
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+        all_headers.setdefault("Content-Type", "application/json")
+    req = func.HttpRequest(
+        method,
+        f"http://localhost:7071{path}",
+        headers=all_headers,
+        params=dict(params or {}),
+        route_params=dict(route_params or {}),
+        body=body,
+    )
+    result = FUNCTIONS[name](req)
+    return await result if inspect.isawaitable(result) else result
+
+
+def body_of(response: func.HttpResponse) -> Any:
+    return json.loads(response.get_body())
+
+
+def challenge(response: func.HttpResponse) -> dict[str, str]:
+    """The parameters of a `WWW-Authenticate: Bearer ...` header."""
+    header = response.headers.get("WWW-Authenticate", "")
+    assert header.startswith("Bearer "), header
+    return dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', header))
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mcp_request(method: str, params: dict[str, Any] | None = None, request_id: int = 1) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
