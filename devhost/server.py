@@ -7,7 +7,7 @@ own objects are called: there is no second copy of the routes.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import inspect
 import json
 import re
@@ -44,7 +44,9 @@ def route_prefix(host_json: Path) -> str:
     return str(prefix).strip("/")
 
 
-def http_functions(app: func.FunctionApp) -> list[HttpFunction]:
+@functools.cache
+def http_functions(app: func.FunctionApp) -> tuple[HttpFunction, ...]:
+    """The app's HTTP functions; cached, because `get_functions()` may be called once per app."""
     found = []
     for function in app.get_functions():
         trigger = next((b for b in function.get_bindings() if b.type == "httpTrigger"), None)
@@ -54,7 +56,7 @@ def http_functions(app: func.FunctionApp) -> list[HttpFunction]:
         methods = tuple(str(getattr(m, "value", m)).upper() for m in spec.get("methods") or ["GET", "POST"])
         route = spec.get("route") or function.get_function_name()
         found.append(HttpFunction(function.get_function_name(), route, methods, function.get_user_function()))
-    return found
+    return tuple(found)
 
 
 def starlette_paths(prefix: str, route: str) -> list[str]:
@@ -118,7 +120,3 @@ def load_local_settings(path: Path, environ: dict[str, str]) -> list[str]:
             environ[name] = str(value)
             applied.append(name)
     return applied
-
-
-def run_forever(server: Any) -> None:
-    asyncio.run(server.serve())

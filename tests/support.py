@@ -13,6 +13,7 @@ import azure.functions as func
 
 import function_app
 from devhost.authority import LocalAuthority
+from devhost.server import http_functions
 from shared import runtime
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -20,7 +21,7 @@ OTHER_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
 CLIENT = "6e2b2f4a-8c1d-4a7e-9f0b-2c3d4e5f6a7b"
 MCP_ACCEPT = "application/json, text/event-stream"
 
-FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+FUNCTIONS = {fn.name: fn.handler for fn in http_functions(function_app.app)}
 
 
 def env_for(authority: LocalAuthority, tenant: str = TENANT, **extra: str) -> dict[str, str]:

@@ -52,7 +52,7 @@ async def test_no_keys_at_all_is_503_not_401(authority: LocalAuthority, mode: st
 
 
 async def test_unreachable_authority_is_503(authority: LocalAuthority) -> None:
-    port = authority._server.server_address[1]  # noqa: SLF001
+    port = authority._server.server_address[1]
     authority.stop()
     configure({**env_for(authority), "AZURE_AUTHORITY": f"http://127.0.0.1:{port}/{TENANT}"})
     response = await call("me", token=authority.mint(TENANT, CLIENT))
@@ -150,7 +150,7 @@ async def test_fetches_are_bounded_whatever_the_load(authority: LocalAuthority) 
 @pytest.fixture
 def redirecting_server() -> Iterator[str]:
     class Redirect(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(302)
             self.send_header("Location", "http://127.0.0.1:9/elsewhere")
             self.end_headers()

@@ -186,5 +186,5 @@ async def test_result_cache_is_bounded(authority: LocalAuthority, monkeypatch: p
     minted = [authority.mint(TENANT, CLIENT, claims={"uti": str(n)}) for n in range(50)]
     for token in minted:
         await validator.validate(token)
-    assert len(validator._accepted) == 20  # noqa: SLF001
-    assert minted[-1] in validator._accepted  # noqa: SLF001
+    assert len(validator._accepted) == 20
+    assert minted[-1] in validator._accepted
