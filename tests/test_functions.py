@@ -223,3 +223,27 @@ async def test_host_and_origin_checks(host: str, origin: str | None, status: int
         headers["Origin"] = origin
     got, _ = await post_mcp(mcp_request("ping"), headers=headers)
     assert got == status
+
+
+async def test_tokens_and_secrets_never_reach_the_logs(
+    authority: LocalAuthority, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    secret = "client-secret-value-that-must-not-leak"
+    configure(env_for(authority, AZURE_CLIENT_SECRET=secret))
+    good = authority.mint(TENANT, CLIENT)
+    expired = authority.mint(TENANT, CLIENT, claims={"exp": 1})
+    forbidden = authority.mint(TENANT, CLIENT, scopes=("x",))
+    await call("me", token=good)
+    await call("me", token=expired)
+    await call("me", token=forbidden)
+    await call_tool_legacy("whoami", {}, good)
+    await call("health", path="/health")
+    logged = caplog.text
+    assert "Refused" in logged  # the refusals are logged, just without the tokens
+    for token in (good, expired, forbidden):
+        for part in token.split("."):
+            assert part not in logged
+    assert secret not in logged
