@@ -37,6 +37,11 @@ async def me(req: func.HttpRequest) -> func.HttpResponse:
     caller = await authenticate(req, runtime)
     if isinstance(caller, func.HttpResponse):
         return _finish(runtime, caller)
+    if req.params.get("graph") == "true":
+        # Imported here: Graph (requests, azure-identity) stays off the cold path of every other route.
+        from shared.graph import me_with_graph
+
+        return _finish(runtime, await me_with_graph(req, runtime, caller))
     return _finish(runtime, responses.json_response(caller.to_dict()))
 
 

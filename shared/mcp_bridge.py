@@ -44,6 +44,10 @@ class McpBridge:
         ]
         self._managers = weakref.WeakKeyDictionary()
 
+    @property
+    def server(self) -> MCPServer:
+        return self._server
+
     async def handle(self, req: func.HttpRequest, caller: Principal, assertion: str | None) -> func.HttpResponse:
         manager = await self._manager()
         caller_reset, assertion_reset = current_caller.set(caller), current_assertion.set(assertion)

@@ -58,6 +58,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("ALLOWED_ORIGINS", "", "Extra Origin values the MCP endpoint accepts."),
     SettingSpec("MANAGED_IDENTITY_CLIENT_ID", "", "User-assigned identity used as the app's federated credential."),
     SettingSpec("GRAPH_URL", "https://graph.microsoft.com", "Microsoft Graph base URL for on-behalf-of calls."),
+    SettingSpec("GRAPH_SCOPE", "", "Scope of the on-behalf-of token for Graph; default `<GRAPH_URL>/.default`."),
     SettingSpec("WEBSITE_HOSTNAME", "", "The site's host name.", platform=True),
     SettingSpec(
         "WEBSITE_INSTANCE_ID", "", "Set on every Azure instance; its presence means 'in Azure'.", platform=True
@@ -91,6 +92,7 @@ class Settings:
     allowed_origins: tuple[str, ...]
     managed_identity_client_id: str
     graph_url: str
+    graph_scope: str
     website_hostname: str
     problems: tuple[str, ...]
 
@@ -222,6 +224,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         allowed_origins=_words(raw["ALLOWED_ORIGINS"]) + ((f"https://{hostname}",) if hostname else ()),
         managed_identity_client_id=raw["MANAGED_IDENTITY_CLIENT_ID"],
         graph_url=raw["GRAPH_URL"].rstrip("/"),
+        graph_scope=raw["GRAPH_SCOPE"] or f"{raw['GRAPH_URL'].rstrip('/')}/.default",
         website_hostname=hostname,
         problems=tuple(problems),
     )

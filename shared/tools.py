@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
+from shared.graph import graph_profile
 from shared.identity import current_caller
 
 # JSON has no NaN or infinity, but Python's parser accepts them: refuse them at the schema.
@@ -79,4 +80,4 @@ def whoami() -> dict[str, Any]:
     return caller.to_dict()
 
 
-ALL = (add, subtract, multiply, divide, power, sqrt, echo, whoami)
+ALL = (add, subtract, multiply, divide, power, sqrt, echo, whoami, graph_profile)

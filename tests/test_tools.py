@@ -61,7 +61,7 @@ async def test_tool_errors_are_results_not_crashes(name: str, arguments: dict[st
 
 async def test_tools_are_described_with_schemas() -> None:
     tools = {tool.name: tool for tool in await server.list_tools()}
-    assert set(tools) == {"add", "subtract", "multiply", "divide", "power", "sqrt", "echo", "whoami"}
+    assert set(tools) == {"add", "subtract", "multiply", "divide", "power", "sqrt", "echo", "whoami", "graph_profile"}
     for tool in tools.values():
         assert tool.description, tool.name
         assert tool.output_schema is not None, tool.name

@@ -62,7 +62,7 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
       isEnabled: true
     }
   ]
-  // User.Read on Microsoft Graph, for the on-behalf-of call behind the `me` tool.
+  // User.Read on Microsoft Graph, for the on-behalf-of call behind the `graph_profile` tool and `GET /me?graph=true`.
   requiredResourceAccess: [
     {
       resourceAppId: microsoftGraphAppId
