@@ -17,7 +17,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path.cwd()
-STATE_DIR = ROOT / ".devhost"
+# DEVHOST_STATE_DIR lets tests keep their own authority away from a developer's.
+STATE_DIR = Path(os.environ.get("DEVHOST_STATE_DIR") or ROOT / ".devhost")
 KEY_FILE = STATE_DIR / "signing-key.pem"
 STATE_FILE = STATE_DIR / "local-authority.json"
 
@@ -32,7 +33,7 @@ def local_identity(port: int | None = None) -> dict[str, str | int]:
     state.setdefault("port", 7072)
     if port is not None:
         state["port"] = port
-    STATE_DIR.mkdir(exist_ok=True)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
     STATE_FILE.write_text(json.dumps(state, indent=2))
     return state
 
@@ -75,7 +76,7 @@ def serve(args: argparse.Namespace) -> int:
     for path, fn in table:
         print(f"  {','.join(fn.methods):<18} {base}{path}")
     if mode == "local":
-        print(f"\nAuthentication: ON, local authority at {os.environ['AZURE_AUTHORITY']}")
+        print(f"\nAuthentication: ON, local authority at {os.environ['AZURE_AUTHORITY']} (client id {client})")
         print(f"MCP URL: {base}/mcp\nBearer token (24 h; more with `python -m devhost token`):\n{token}\n")
     elif mode == "off":
         print("\n!!! Authentication is OFF: every caller is the local developer. Never do this in Azure. !!!\n")

@@ -47,7 +47,7 @@ async def authenticate(req: func.HttpRequest, runtime: Runtime) -> Principal | f
         return responses.unauthorized(req, settings, _sentence(exc))
     except InsufficientPermission as exc:
         log.info("Refused a caller without permission: %s", exc)
-        return responses.forbidden(req, settings, _sentence(exc))
+        return responses.forbidden(req, settings, _sentence(exc), app=exc.kind == "app")
     except KeysUnavailable as exc:
         log.warning("Cannot validate tokens: %s", exc)
         return responses.unavailable(

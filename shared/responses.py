@@ -66,8 +66,9 @@ def unauthorized(req: func.HttpRequest, settings: Settings, description: str | N
     return error_response(401, "invalid_token" if description else "unauthorized", description or _NO_TOKEN, header)
 
 
-def forbidden(req: func.HttpRequest, settings: Settings, description: str) -> func.HttpResponse:
-    scopes = settings.qualified_scopes or settings.required_roles
+def forbidden(req: func.HttpRequest, settings: Settings, description: str, *, app: bool = False) -> func.HttpResponse:
+    # An app asks for `<resource>/.default` and gets the roles assigned to it; a user asks for the scopes.
+    scopes = (f"{settings.identifier_uri}/.default",) if app else settings.qualified_scopes
     params = [
         ("error", "insufficient_scope"),
         ("error_description", description),

@@ -41,6 +41,10 @@ class InvalidToken(Exception):
 class InsufficientPermission(Exception):
     """The token is valid but carries none of the required scopes or roles: 403."""
 
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
 
 @dataclass(frozen=True)
 class _Accepted:
@@ -176,4 +180,6 @@ def authorize(principal: Principal, settings: Settings) -> None:
     required = settings.required_scopes if principal.kind == "user" else settings.required_roles
     if not set(granted) & set(required):
         what = "scopes" if principal.kind == "user" else "app roles"
-        raise InsufficientPermission(f"the token carries none of the required {what}: {' '.join(required)}")
+        raise InsufficientPermission(
+            f"the token carries none of the required {what}: {' '.join(required)}", principal.kind
+        )

@@ -96,6 +96,7 @@ async def test_app_without_the_role_gets_403(authority: LocalAuthority) -> None:
     response = await call("me", token=authority.mint(TENANT, CLIENT, app=True, roles=("Other.Role",)))
     assert response.status_code == 403
     assert "MCP.Invoke" in body_of(response)["error_description"]
+    assert challenge(response)["scope"] == f"api://{CLIENT}/.default"
 
 
 async def test_token_with_neither_scopes_nor_roles_gets_403(authority: LocalAuthority) -> None:
