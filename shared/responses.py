@@ -50,11 +50,14 @@ def metadata_url(req: func.HttpRequest) -> str:
     return f"{base_url(req)}{PRM_PATH}{path if path in MCP_PATHS else ''}"
 
 
-def _challenge(params: Iterable[tuple[str, str]]) -> str:
+def bearer_challenge(params: Iterable[tuple[str, str]]) -> str:
+    """A `WWW-Authenticate: Bearer` value, every parameter a quoted string (RFC 6750, section 3)."""
+
     # Values are our own (URLs, scope names, fixed descriptions); quotes and backslashes are escaped anyway.
-    return "Bearer " + ", ".join(
-        f'{name}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for name, value in params
-    )
+    def quoted(value: str) -> str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return "Bearer " + ", ".join(f"{name}={quoted(value)}" for name, value in params)
 
 
 def unauthorized(req: func.HttpRequest, settings: Settings, description: str | None) -> func.HttpResponse:
@@ -62,7 +65,7 @@ def unauthorized(req: func.HttpRequest, settings: Settings, description: str | N
     params = [("resource_metadata", metadata_url(req)), ("scope", " ".join(settings.qualified_scopes))]
     if description is not None:
         params[:0] = [("error", "invalid_token"), ("error_description", description)]
-    header = {"WWW-Authenticate": _challenge(params)}
+    header = {"WWW-Authenticate": bearer_challenge(params)}
     return error_response(401, "invalid_token" if description else "unauthorized", description or _NO_TOKEN, header)
 
 
@@ -75,7 +78,7 @@ def forbidden(req: func.HttpRequest, settings: Settings, description: str, *, ap
         ("scope", " ".join(scopes)),
         ("resource_metadata", metadata_url(req)),
     ]
-    return error_response(403, "insufficient_scope", description, {"WWW-Authenticate": _challenge(params)})
+    return error_response(403, "insufficient_scope", description, {"WWW-Authenticate": bearer_challenge(params)})
 
 
 def unavailable(description: str, retry_after: int, error: str = "temporarily_unavailable") -> func.HttpResponse:

@@ -26,7 +26,7 @@ from graph_fixtures import JWT_BEARER, FakeEntraGraph, Reply, TlsFiles, entra_er
 from support import CLIENT, MCP_ACCEPT, TENANT, body_of, call, challenge, configure, mcp_request
 
 from devhost.authority import SigningKey
-from shared import graph, runtime
+from shared import graph, graph_errors, obo, runtime
 from shared.identity import Principal, current_assertion, current_caller
 
 SECRET = "test-client-secret-value"
@@ -213,7 +213,7 @@ async def test_concurrent_first_calls_make_one_exchange(entra: FakeEntraGraph) -
 async def test_the_credential_map_is_bounded(entra: FakeEntraGraph) -> None:
     rt = configure(graph_env(entra))
     client = graph.client_for(rt.settings)
-    client.max_credentials = 2
+    client.credentials.max_credentials = 2
     tokens = [user_token(entra, oid=f"11111111-0000-4000-8000-00000000000{n}") for n in range(3)]
     for token in tokens:
         assert (await me_graph(token)).status_code == 200
@@ -367,8 +367,8 @@ def test_the_exchange_audience_follows_the_cloud(authority: str, audience: str) 
     settings = runtime.reset(
         {"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": CLIENT, "AZURE_AUTHORITY": f"{authority}/{TENANT}"}
     ).settings
-    assert graph.token_exchange_scope(settings) == f"{audience}/.default"
-    assert graph.authority_host(settings) == authority
+    assert obo.token_exchange_scope(settings) == f"{audience}/.default"
+    assert obo.authority_host(settings) == authority
 
 
 # Errors from Entra ID
@@ -413,7 +413,7 @@ async def test_conditional_access_becomes_a_claims_challenge(entra: FakeEntraGra
         )
     )
     response = await me_graph(token)
-    assert response.status_code == graph.CLAIMS_CHALLENGE_STATUS == 403
+    assert response.status_code == graph_errors.CLAIMS_CHALLENGE_STATUS == 403
     params = challenge(response)
     assert params["error"] == "insufficient_claims"
     assert params["realm"] == ""
@@ -488,7 +488,7 @@ def test_an_unreachable_authority_is_a_503() -> None:
         except ServiceRequestError as cause:
             raise ClientAuthenticationError("Authentication failed: connection refused") from cause
     except ClientAuthenticationError as exc:
-        failure = graph.entra_failure(exc, settings, caller)
+        failure = graph_errors.entra_failure(exc, settings, caller)
     assert (failure.status, failure.error) == (503, "temporarily_unavailable")
     assert failure.retry_after
 
@@ -498,16 +498,22 @@ def test_an_unreachable_authority_is_a_503() -> None:
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("7", 7), ("0", 1), ("999999", graph.MAX_RETRY_AFTER), ("soon", graph.DEFAULT_RETRY_AFTER), (None, 10)],
+    [
+        ("7", 7),
+        ("0", 1),
+        ("999999", graph_errors.MAX_RETRY_AFTER),
+        ("soon", graph_errors.DEFAULT_RETRY_AFTER),
+        (None, 10),
+    ],
 )
 def test_retry_after_is_read_and_kept_in_bounds(header: str | None, seconds: int) -> None:
-    assert graph.retry_after({} if header is None else {"Retry-After": header}) == seconds
+    assert graph_errors.retry_after({} if header is None else {"Retry-After": header}) == seconds
 
 
 def test_retry_after_may_be_a_date() -> None:
     from email.utils import formatdate
 
-    assert 55 <= graph.retry_after({"Retry-After": formatdate(time.time() + 60, usegmt=True)}) <= 60
+    assert 55 <= graph_errors.retry_after({"Retry-After": formatdate(time.time() + 60, usegmt=True)}) <= 60
 
 
 async def test_graph_throttling_is_a_429_with_retry_after(entra: FakeEntraGraph) -> None:
