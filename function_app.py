@@ -34,3 +34,13 @@ async def me(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route=".well-known/oauth-protected-resource/{resource?}", methods=["GET"])
 def protected_resource_metadata(req: func.HttpRequest) -> func.HttpResponse:
     return handlers.protected_resource(req)
+
+
+@app.route(route="openapi.json", methods=["GET"])
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return handlers.openapi(req)
+
+
+@app.route(route="docs/{name?}", methods=["GET"])
+def docs(req: func.HttpRequest) -> func.HttpResponse:
+    return handlers.docs(req)

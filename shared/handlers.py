@@ -68,3 +68,37 @@ def protected_resource(req: func.HttpRequest) -> func.HttpResponse:
         return _finish(runtime, responses.error_response(404, "not_found", "Authentication is off."))
     resource = responses.base_url(req) + (f"/{suffix}" if suffix else "")
     return responses.json_response(protected_resource_metadata(settings, resource), cache="public, max-age=3600")
+
+
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.openapi import openapi_document
+
+    settings = current().settings
+    document = openapi_document(
+        base_url=responses.base_url(req),
+        version=__version__,
+        authority=settings.authority,
+        scopes=settings.qualified_scopes,
+    )
+    return responses.json_response(document, cache="no-cache")
+
+
+def docs(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import docs_page
+
+    settings = current().settings
+    name = req.route_params.get("name")
+    headers = {
+        "Content-Security-Policy": docs_page.docs_csp(settings.authority),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-cache" if name is None else "public, max-age=86400",
+    }
+    if name is None:
+        page = docs_page.docs_page(client_id=settings.client_id)
+        return func.HttpResponse(page, headers=headers, mimetype="text/html", charset="utf-8")
+    asset = docs_page.docs_asset(name)
+    if asset is None:
+        return responses.error_response(404, "not_found", "No such file.")
+    body, content_type = asset
+    headers["Content-Type"] = content_type
+    return func.HttpResponse(body, headers=headers, mimetype=content_type.split(";")[0])
