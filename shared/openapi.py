@@ -5,6 +5,8 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any
 
+from shared.graph import PROFILE_FIELDS
+
 Json = dict[str, Any]
 
 
@@ -291,21 +293,7 @@ _SCHEMAS: Json = {
         "type": "object",
         "description": "Microsoft Graph `GET /v1.0/me`, the selected fields it returned.",
         "properties": {
-            **{
-                name: {"type": ["string", "null"]}
-                for name in (
-                    "id",
-                    "displayName",
-                    "givenName",
-                    "surname",
-                    "userPrincipalName",
-                    "mail",
-                    "jobTitle",
-                    "officeLocation",
-                    "mobilePhone",
-                    "preferredLanguage",
-                )
-            },
+            **{name: {"type": ["string", "null"]} for name in PROFILE_FIELDS},
             "businessPhones": _STRINGS,
         },
     },
