@@ -117,7 +117,6 @@ class AuthorityKeys:
         self._last_attempt = -float("inf")
         self._last_failure: str | None = None
         self._inflight: asyncio.Future[None] | None = None
-        self.fetch_count = 0
 
     @property
     def current(self) -> AuthorityMetadata | None:
@@ -138,12 +137,12 @@ class AuthorityKeys:
             meta = self.current
             if meta is None:
                 raise self._unavailable()
-        elif now - meta.fetched_at > self._refresh and now - self._last_attempt > min(
-            self._refresh, self._failure_backoff
-        ):
+        else:
             # Due: refresh in the background while these keys keep serving; after a failed
             # attempt, try again no sooner than the back-off.
-            self._start_refresh()
+            due = now - meta.fetched_at > self._refresh
+            if due and now - self._last_attempt > min(self._refresh, self._failure_backoff):
+                self._start_refresh()
         return meta
 
     async def key(self, kid: str) -> SigningKey | None:
@@ -192,6 +191,5 @@ class AuthorityKeys:
         jwks_uri = v2.get("jwks_uri")
         if not isinstance(jwks_uri, str):
             raise ValueError("the v2 discovery document has no jwks_uri")
-        self.fetch_count += 1
         keys = parse_keys(self._fetch(jwks_uri, self._timeout))
         return AuthorityMetadata(v2["issuer"], v1["issuer"], keys, self._clock())
