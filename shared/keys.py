@@ -138,12 +138,23 @@ class AuthorityKeys:
             if meta is None:
                 raise self._unavailable()
         else:
-            # Due: refresh in the background while these keys keep serving; after a failed
-            # attempt, try again no sooner than the back-off.
-            due = now - meta.fetched_at > self._refresh
-            if due and now - self._last_attempt > min(self._refresh, self._failure_backoff):
-                self._start_refresh()
+            self.refresh_if_due()
         return meta
+
+    def refresh_if_due(self) -> None:
+        """Start a background refresh when one is due, and never wait for it.
+
+        Called for every token validated afresh, and for the result cache's hits too: a client
+        that keeps one token for its hour must not keep the keys from ever being refreshed.
+        """
+        meta, now = self._current, self._clock()
+        if meta is None:
+            return
+        # Due: refresh in the background while these keys keep serving; after a failed
+        # attempt, try again no sooner than the back-off.
+        due = now - meta.fetched_at > self._refresh
+        if due and now - self._last_attempt > min(self._refresh, self._failure_backoff):
+            self._start_refresh()
 
     async def key(self, kid: str) -> SigningKey | None:
         """The key for `kid`; an unknown `kid` refreshes first, at most once per `min_refresh`."""

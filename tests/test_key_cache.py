@@ -189,3 +189,17 @@ def test_loopback_and_https_authorities_are_accepted() -> None:
     ):
         settings = load_settings({"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": CLIENT, "AZURE_AUTHORITY": url})
         assert settings.problems == ()
+
+
+async def test_a_repeated_token_keeps_the_keys_fresh_and_loses_a_withdrawn_key(authority: LocalAuthority) -> None:
+    """A client that reuses one token for its hour must not keep the keys from being refreshed."""
+    validator = validator_for(authority, JWKS_REFRESH_SECONDS="1")
+    token = authority.mint(TENANT, CLIENT)
+    await validator.validate(token)
+    authority.rotate()  # the token's key is withdrawn
+    await asyncio.sleep(1.1)
+    await validator.validate(token)  # served from the result cache, but the due refresh starts
+    await asyncio.sleep(0.2)
+    assert authority.key_fetches() == 2
+    with pytest.raises(InvalidToken):
+        await validator.validate(token)
