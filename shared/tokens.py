@@ -19,7 +19,7 @@ from typing import Any
 import jwt
 
 from shared.identity import Principal, principal_from_claims
-from shared.keys import MAX_KID_LENGTH, AuthorityKeys, FetchJson, KeysUnavailable, fetch_json
+from shared.keys import MAX_KID_LENGTH, AuthorityKeys, AuthorityMetadata, FetchJson, KeysUnavailable, fetch_json
 from shared.settings import GUID, Settings
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 MAX_TOKEN_LENGTH = 16 * 1024
 ALGORITHM = "RS256"
 TENANT_TEMPLATE = "{tenantid}"
-# Three base64url segments, no padding: anything else is malformed before any decoding.
-TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+# Base64url without padding. Only the header segment is checked here: PyJWT checks the alphabet of
+# the whole token again (byte by byte, in Python), so a second full scan of ours would only cost time.
+SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 RESULT_CACHE_SIZE = 4096
+ACCEPTED_HEADERS = 64
 
 __all__ = ["InsufficientPermission", "InvalidToken", "KeysUnavailable", "TokenValidator", "authorize"]
 
@@ -77,6 +79,12 @@ class TokenValidator:
         )
         self._accepted: dict[str, _Accepted] = {}
         self._decode_options: dict[str, Any] = {"require": ["exp", "iss", "aud", "tid"], "verify_iss": False}
+        self._audiences = list(settings.audiences)
+        # Header segments of tokens that validated, and their `kid`: only a properly signed token adds one.
+        self._accepted_headers: dict[str, str] = {}
+        # Expected issuers per allowed tenant, for the metadata they were derived from.
+        self._issuers_of: AuthorityMetadata | None = None
+        self._issuers: dict[str, tuple[str, str, frozenset[str]]] = {}
 
     async def validate(self, token: str) -> Principal:
         hit = self._accepted.get(token)
@@ -95,18 +103,11 @@ class TokenValidator:
     async def _validate(self, token: str) -> tuple[Principal, str]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("the token is too large")
-        if not TOKEN_SHAPE.fullmatch(token):
+        segments = token.split(".")
+        if len(segments) != 3 or not all(segments):
             raise InvalidToken("the token is not a JWT (three base64url segments)")
-        header = _header(token)
-        # The algorithm is fixed here and never chosen by the token; `jku`, `x5u`, `jwk` and `x5c`
-        # are never looked at, since keys come only from the configured authority.
-        if header.get("alg") != ALGORITHM:
-            raise InvalidToken(f"the token must be signed with {ALGORITHM}")
-        if "crit" in header:
-            raise InvalidToken("the token names critical header extensions this server does not support")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
-            raise InvalidToken("the token header has no usable key id")
+        # Entra signs every token of a key under the same header: one that passed before need not be parsed again.
+        kid = self._accepted_headers.get(segments[0]) or _kid_of(segments[0])
 
         key = await self.keys.key(kid)
         if key is None:
@@ -117,7 +118,7 @@ class TokenValidator:
                 token,
                 key.public_key,
                 algorithms=[ALGORITHM],
-                audience=list(settings.audiences),
+                audience=self._audiences,
                 leeway=settings.clock_skew,
                 options=self._decode_options,
             )
@@ -137,6 +138,9 @@ class TokenValidator:
         if not isinstance(claims, dict):
             raise InvalidToken("the token payload is not a JSON object")
         self._check_issuer(claims, key.issuer)
+        if len(self._accepted_headers) >= ACCEPTED_HEADERS:
+            self._accepted_headers.clear()
+        self._accepted_headers[segments[0]] = kid
         return principal_from_claims(claims), kid
 
     def _check_issuer(self, claims: dict[str, Any], key_issuer: str | None) -> None:
@@ -148,12 +152,7 @@ class TokenValidator:
         meta = self.keys.current
         if meta is None:  # expired between fetching the key and now
             raise InvalidToken("the token cannot be checked against current keys")
-        v2 = meta.issuer_v2.replace(TENANT_TEMPLATE, tid)
-        v1 = meta.issuer_v1.replace(TENANT_TEMPLATE, tid)
-        if self.settings.issuers:
-            accepted = {i.replace(TENANT_TEMPLATE, tid) for i in self.settings.issuers}
-        else:
-            accepted = {v2, v1}
+        v2, v1, accepted = self._expected_issuers(meta, tid)
         if iss not in accepted:
             raise InvalidToken("the token was issued by an issuer this server does not accept")
         if (iss == v2 and ver != "2.0") or (iss == v1 and ver != "1.0") or ver not in ("1.0", "2.0"):
@@ -162,6 +161,20 @@ class TokenValidator:
         # form; a v1 token is held to the v2 issuer of the same tenant.
         if key_issuer is not None and key_issuer.replace(TENANT_TEMPLATE, tid) != v2:
             raise InvalidToken("the signing key belongs to another issuer")
+
+    def _expected_issuers(self, meta: AuthorityMetadata, tid: str) -> tuple[str, str, frozenset[str]]:
+        """The v2 and v1 issuers of tenant `tid`, and the issuers accepted for it (TOKEN_ISSUER or both)."""
+        if meta is not self._issuers_of:
+            self._issuers_of, self._issuers = meta, {}
+        found = self._issuers.get(tid)
+        if found is None:
+            v2 = meta.issuer_v2.replace(TENANT_TEMPLATE, tid)
+            v1 = meta.issuer_v1.replace(TENANT_TEMPLATE, tid)
+            configured = self.settings.issuers
+            accepted = frozenset(i.replace(TENANT_TEMPLATE, tid) for i in configured) if configured else {v2, v1}
+            # Bounded: only tokens signed by the authority, of allowed tenants, get this far.
+            found = self._issuers[tid] = (v2, v1, frozenset(accepted))
+        return found
 
     def _remember(self, token: str, principal: Principal, kid: str) -> None:
         if len(self._accepted) >= RESULT_CACHE_SIZE:
@@ -174,21 +187,31 @@ class TokenValidator:
         self._accepted[token] = _Accepted(principal, kid, float(principal.expires_at))
 
 
-def _header(token: str) -> dict[str, Any]:
-    """The JOSE header of a token `TOKEN_SHAPE` has checked, for `alg`, `kid` and `crit` only.
+def _kid_of(segment: str) -> str:
+    """The `kid` of a JOSE header segment that passes our rules, or `InvalidToken`.
 
-    Not `jwt.get_unverified_header`: it checks the base64url alphabet of every byte of the whole
-    token again, one by one in Python (about 50 µs for a 1 KB token, twice the RSA verification),
-    which TOKEN_SHAPE has just done in C and `jwt.decode` does once more.
+    Decoded here, not with `jwt.get_unverified_header`: that checks the base64url alphabet of every
+    byte of the whole token, one by one in Python (about 50 µs for a 1 KB token, twice the RSA
+    verification), which `jwt.decode` then does once more.
     """
-    segment = token.partition(".")[0]
+    if not SEGMENT.fullmatch(segment):
+        raise InvalidToken("the token is not a JWT (three base64url segments)")
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except Exception as exc:  # binascii.Error, JSONDecodeError, UnicodeDecodeError, RecursionError
         raise InvalidToken("the token header cannot be decoded") from exc
     if not isinstance(header, dict):
         raise InvalidToken("the token header cannot be decoded")
-    return header
+    # The algorithm is fixed here and never chosen by the token; `jku`, `x5u`, `jwk` and `x5c`
+    # are never looked at, since keys come only from the configured authority.
+    if header.get("alg") != ALGORITHM:
+        raise InvalidToken(f"the token must be signed with {ALGORITHM}")
+    if "crit" in header:
+        raise InvalidToken("the token names critical header extensions this server does not support")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
+        raise InvalidToken("the token header has no usable key id")
+    return kid
 
 
 def authorize(principal: Principal, settings: Settings) -> None:
