@@ -17,7 +17,6 @@ import threading
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import azure.functions as func
-import requests
 from mcp.server.mcpserver.exceptions import ToolError
 
 from shared import responses
@@ -77,6 +76,8 @@ class GraphClient:
 
     def __init__(self, settings: Settings, *, max_credentials: int = MAX_CREDENTIALS) -> None:
         self.settings = settings
+        import requests  # here, not at the top: the Graph feature stays off the cold-start path
+
         # One connection pool for Entra and Graph, shared by every credential.
         self._session = requests.Session()
         self.credentials = OboCredentials(settings, self._session, max_credentials=max_credentials)
@@ -105,6 +106,8 @@ class GraphClient:
             ) from None
 
     def _me(self, entry: CredentialEntry, token: str) -> dict[str, Any]:
+        import requests
+
         url = f"{self.settings.graph_url}/v1.0/me"
         try:
             answer = self._session.get(

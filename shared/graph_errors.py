@@ -15,15 +15,17 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
-import requests
 
 from shared import responses
 from shared.identity import Principal
 from shared.obo import ManagedIdentityUnavailable, authority_host
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +210,8 @@ def entra_failure(exc: Exception, settings: Settings, caller: Principal) -> Grap
             "Microsoft Entra ID is not issuing tokens right now; retry later.",
             retry_after=retry_after(headers),
         )
+    import requests
+
     if status is None and _caused_by(exc, requests.RequestException, *_service_errors()):
         return GraphError(
             503,

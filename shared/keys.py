@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from shared.settings import check_fetch_url
@@ -59,14 +58,28 @@ class AuthorityMetadata:
     fetched_at: float
 
 
-def fetch_json(url: str, timeout: float) -> Any:
-    """GET a JSON document without following redirects (a redirect could lead anywhere)."""
-    if reason := check_fetch_url(url):
-        raise ValueError(reason)
-    response = requests.get(url, timeout=timeout, allow_redirects=False, headers={"Accept": "application/json"})
-    if response.status_code != 200:
-        raise ValueError(f"{url} answered HTTP {response.status_code}")
-    return response.json()
+class HttpFetcher:
+    """GETs JSON documents without following redirects (a redirect could lead anywhere).
+
+    Over httpx2, the MCP SDK's HTTP client: the SDK loads it anyway, so fetching keys adds no
+    import to a cold start. One connection pool per fetcher, made on first use (so it sees the
+    environment's proxy and CA settings, SSL_CERT_FILE among them, as they are then).
+    """
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    def __call__(self, url: str, timeout: float) -> Any:
+        if reason := check_fetch_url(url):
+            raise ValueError(reason)
+        if self._client is None:
+            import httpx2
+
+            self._client = httpx2.Client(follow_redirects=False, headers={"Accept": "application/json"})
+        response = self._client.get(url, timeout=timeout)
+        if response.status_code != 200:
+            raise ValueError(f"{url} answered HTTP {response.status_code}")
+        return response.json()
 
 
 def parse_keys(jwks: Any) -> dict[str, SigningKey]:
@@ -105,13 +118,13 @@ class AuthorityKeys:
         min_refresh: float,
         max_stale: float,
         timeout: float,
-        fetch: FetchJson = fetch_json,
+        fetch: FetchJson | None = None,
         clock: Callable[[], float] = time.monotonic,
         failure_backoff: float = FAILURE_BACKOFF_SECONDS,
     ) -> None:
         self.authority = authority.rstrip("/")
         self._refresh, self._min_refresh, self._max_stale = refresh, min_refresh, max_stale
-        self._timeout, self._fetch, self._clock = timeout, fetch, clock
+        self._timeout, self._fetch, self._clock = timeout, fetch or HttpFetcher(), clock
         self._failure_backoff = min(failure_backoff, min_refresh)
         self._current: AuthorityMetadata | None = None
         self._last_attempt = -float("inf")

@@ -19,7 +19,7 @@ from typing import Any
 import jwt
 
 from shared.identity import Principal, principal_from_claims
-from shared.keys import MAX_KID_LENGTH, AuthorityKeys, AuthorityMetadata, FetchJson, KeysUnavailable, fetch_json
+from shared.keys import MAX_KID_LENGTH, AuthorityKeys, AuthorityMetadata, FetchJson, KeysUnavailable
 from shared.settings import GUID, Settings
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class TokenValidator:
         self,
         settings: Settings,
         *,
-        fetch: FetchJson = fetch_json,
+        fetch: FetchJson | None = None,
         clock: Callable[[], float] = time.time,
         keys: AuthorityKeys | None = None,
     ) -> None:

@@ -44,7 +44,8 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 @pytest.fixture
 def entra(tls: TlsFiles, signing_key: SigningKey, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEntraGraph]:
     # `requests` (under azure-identity's transport and the app's own fetches) trusts the test CA only.
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca))  # requests: the on-behalf-of exchange and Graph
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca))  # httpx2: the validator's discovery and keys
     fake = FakeEntraGraph(tls, signing_key).start()
     yield fake
     fake.stop()

@@ -13,7 +13,7 @@ from support import CLIENT, TENANT, body_of, call, configure, env_for
 from test_hostile_tokens import ATTACKER, attacker
 
 from devhost.authority import LocalAuthority
-from shared.keys import fetch_json
+from shared.keys import HttpFetcher
 from shared.settings import load_settings
 from shared.tokens import InvalidToken, KeysUnavailable, TokenValidator
 
@@ -167,7 +167,7 @@ def redirecting_server() -> Iterator[str]:
 
 def test_redirects_are_not_followed(redirecting_server: str) -> None:
     with pytest.raises(ValueError, match="302"):
-        fetch_json(f"{redirecting_server}/keys", 1)
+        HttpFetcher()(f"{redirecting_server}/keys", 1)
 
 
 @pytest.mark.parametrize(
@@ -176,7 +176,7 @@ def test_redirects_are_not_followed(redirecting_server: str) -> None:
 )
 def test_only_https_or_loopback_http_is_fetched(url: str) -> None:
     with pytest.raises(ValueError, match="https"):
-        fetch_json(url, 1)
+        HttpFetcher()(url, 1)
     assert load_settings({"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": CLIENT, "AZURE_AUTHORITY": url}).problems
 
 
