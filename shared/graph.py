@@ -14,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
-from mcp.server.mcpserver.exceptions import ToolError
 
 from shared import responses
 from shared.auth import bearer_token
 from shared.graph_errors import GraphError, entra_failure, graph_failure
-from shared.identity import Principal, current_assertion, current_caller
+from shared.identity import Principal
 from shared.obo import (
     HTTP_CONNECT_TIMEOUT,
     HTTP_READ_TIMEOUT,
@@ -32,43 +31,12 @@ from shared.obo import (
     unavailable_reason,
 )
 from shared.settings import Settings
+from shared.tools import PROFILE_FIELDS
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-PROFILE_FIELDS = (
-    "id",
-    "displayName",
-    "givenName",
-    "surname",
-    "userPrincipalName",
-    "mail",
-    "jobTitle",
-    "officeLocation",
-    "mobilePhone",
-    "businessPhones",
-    "preferredLanguage",
-)
-# Functional syntax: Graph's camelCase names are not Python attribute names.
-GraphProfile = TypedDict(  # noqa: UP013
-    "GraphProfile",
-    {
-        "id": str,
-        "displayName": str | None,
-        "givenName": str | None,
-        "surname": str | None,
-        "userPrincipalName": str | None,
-        "mail": str | None,
-        "jobTitle": str | None,
-        "officeLocation": str | None,
-        "mobilePhone": str | None,
-        "businessPhones": list[str],
-        "preferredLanguage": str | None,
-    },
-    total=False,
-)
 
 
 class GraphClient:
@@ -180,21 +148,3 @@ async def me_with_graph(req: func.HttpRequest, runtime: Runtime, caller: Princip
     except GraphError as exc:
         return exc.to_response(req, runtime.settings)
     return responses.json_response({**caller.to_dict(), "graph": profile})
-
-
-async def graph_profile() -> GraphProfile:
-    """Your Microsoft Graph profile (GET /v1.0/me): display name, mail, job title, user principal name, id and more.
-
-    Fetched as you, through the OAuth 2.0 on-behalf-of flow with the delegated User.Read permission;
-    needs a signed-in user's token (app-only callers cannot use it).
-    """
-    caller = current_caller.get()
-    if caller is None:
-        raise ToolError("no caller identity reached this tool")
-    from shared.runtime import current
-
-    try:
-        profile = await fetch_profile(current().settings, caller, current_assertion.get())
-    except GraphError as exc:
-        raise ToolError(exc.tool_message()) from None
-    return profile  # type: ignore[return-value]

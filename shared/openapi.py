@@ -5,7 +5,7 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any
 
-from shared.graph import PROFILE_FIELDS
+from shared.tools import PROFILE_FIELDS
 
 Json = dict[str, Any]
 

@@ -8,13 +8,12 @@ saying what was wrong, never an HTTP 500 or a bare "Error executing tool".
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from shared.graph import graph_profile
-from shared.identity import current_caller
+from shared.identity import current_assertion, current_caller
 
 # JSON has no NaN or infinity, but Python's parser accepts them: refuse them at the schema.
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -78,6 +77,49 @@ def whoami() -> dict[str, Any]:
     if caller is None:
         raise ToolError("no caller identity reached this tool")
     return caller.to_dict()
+
+
+# Functional syntax: Graph's camelCase names are not Python attribute names.
+GraphProfile = TypedDict(  # noqa: UP013
+    "GraphProfile",
+    {
+        "id": str,
+        "displayName": str | None,
+        "givenName": str | None,
+        "surname": str | None,
+        "userPrincipalName": str | None,
+        "mail": str | None,
+        "jobTitle": str | None,
+        "officeLocation": str | None,
+        "mobilePhone": str | None,
+        "businessPhones": list[str],
+        "preferredLanguage": str | None,
+    },
+    total=False,
+)
+# What is asked of Graph (`$select`) and returned: exactly the fields of the tool's output schema.
+PROFILE_FIELDS = tuple(GraphProfile.__annotations__)
+
+
+async def graph_profile() -> GraphProfile:
+    """Your Microsoft Graph profile (GET /v1.0/me): display name, mail, job title, user principal name, id and more.
+
+    Fetched as you, through the OAuth 2.0 on-behalf-of flow with the delegated User.Read permission;
+    needs a signed-in user's token (app-only callers cannot use it).
+    """
+    # Imported here: the on-behalf-of machinery stays off the cold start of every other tool.
+    from shared.graph import fetch_profile
+    from shared.graph_errors import GraphError
+    from shared.runtime import current
+
+    caller = current_caller.get()
+    if caller is None:
+        raise ToolError("no caller identity reached this tool")
+    try:
+        profile = await fetch_profile(current().settings, caller, current_assertion.get())
+    except GraphError as exc:
+        raise ToolError(exc.tool_message()) from None
+    return profile  # type: ignore[return-value]
 
 
 ALL = (add, subtract, multiply, divide, power, sqrt, echo, whoami, graph_profile)

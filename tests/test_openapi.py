@@ -19,11 +19,11 @@ import function_app
 from devhost.server import http_functions, route_prefix, starlette_paths
 from shared import __version__
 from shared.docs_page import DOCS_ASSETS, DOCS_CSP, docs_asset, docs_csp, docs_page
-from shared.graph import PROFILE_FIELDS
 from shared.identity import DEVELOPER, principal_from_claims
 from shared.metadata import protected_resource_metadata
 from shared.openapi import openapi_document
 from shared.settings import load_settings
+from shared.tools import PROFILE_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTHORITY = f"https://login.microsoftonline.com/{TENANT}"
