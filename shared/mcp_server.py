@@ -9,8 +9,9 @@ from mcp.server.mcpserver import MCPServer
 from shared import __version__, tools
 
 INSTRUCTIONS = (
-    "Math tools (add, subtract, multiply, divide, power, sqrt), echo, and whoami, which tells who the "
-    "server believes is calling. Every call is authorized by the caller's Microsoft Entra ID access token."
+    "Math tools (add, subtract, multiply, divide, power, sqrt), echo, whoami (who the server believes is "
+    "calling) and graph_profile (the caller's Microsoft Graph profile, read on their behalf). Every call is "
+    "authorized by the caller's Microsoft Entra ID access token."
 )
 
 
