@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import azure.functions as func
 
 from shared import __version__, responses
 from shared.auth import authenticate, bearer_token
 from shared.metadata import protected_resource_metadata
-from shared.runtime import Runtime, current
+from shared.runtime import current
 
 MCP_METHODS = ("POST",)
 
 
-def _finish(runtime: Runtime, response: func.HttpResponse) -> func.HttpResponse:
-    """Say on every response when authentication is off, so nobody mistakes it for a secured server."""
-    if not runtime.settings.auth_enabled:
+Handler = TypeVar("Handler", bound=Callable[[func.HttpRequest], Any])
+
+
+def _mark(response: func.HttpResponse) -> func.HttpResponse:
+    if not current().settings.auth_enabled:
         response.headers[responses.DEVELOPMENT_HEADER] = "off: every caller is the local developer"
     return response
 
 
+def _says_when_auth_is_off(handler: Handler) -> Handler:
+    """Every response says when authentication is off, so nobody mistakes it for a secured server."""
+    if inspect.iscoroutinefunction(handler):
+
+        @functools.wraps(handler)
+        async def marked_async(req: func.HttpRequest) -> func.HttpResponse:
+            return _mark(await handler(req))
+
+        return marked_async  # type: ignore[return-value]
+
+    @functools.wraps(handler)
+    def marked(req: func.HttpRequest) -> func.HttpResponse:
+        return _mark(handler(req))
+
+    return marked  # type: ignore[return-value]
+
+
+@_says_when_auth_is_off
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    runtime = current()
-    settings = runtime.settings
+    settings = current().settings
     body = {
         "status": "misconfigured" if settings.problems else "ok",
         "version": __version__,
@@ -29,47 +53,50 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         "environment": settings.environment,
         "problems": list(settings.problems),
     }
-    return _finish(runtime, responses.json_response(body))
+    return responses.json_response(body)
 
 
+@_says_when_auth_is_off
 async def me(req: func.HttpRequest) -> func.HttpResponse:
     runtime = current()
     caller = await authenticate(req, runtime)
     if isinstance(caller, func.HttpResponse):
-        return _finish(runtime, caller)
+        return caller
     if req.params.get("graph") == "true":
         # Imported here: Graph (requests, azure-identity) stays off the cold path of every other route.
         from shared.graph import me_with_graph
 
-        return _finish(runtime, await me_with_graph(req, runtime, caller))
-    return _finish(runtime, responses.json_response(caller.to_dict()))
+        return await me_with_graph(req, runtime, caller)
+    return responses.json_response(caller.to_dict())
 
 
+@_says_when_auth_is_off
 async def mcp(req: func.HttpRequest) -> func.HttpResponse:
     runtime = current()
     if req.method not in MCP_METHODS:
         # Stateless and buffered: there is no SSE stream to GET and no session to DELETE.
-        return _finish(runtime, responses.method_not_allowed(", ".join(MCP_METHODS)))
+        return responses.method_not_allowed(", ".join(MCP_METHODS))
     caller = await authenticate(req, runtime)
     if isinstance(caller, func.HttpResponse):
-        return _finish(runtime, caller)
-    return _finish(runtime, await runtime.bridge.handle(req, caller, bearer_token(req) or None))
+        return caller
+    return await runtime.bridge.handle(req, caller, bearer_token(req) or None)
 
 
+@_says_when_auth_is_off
 def protected_resource(req: func.HttpRequest) -> func.HttpResponse:
-    runtime = current()
-    settings = runtime.settings
+    settings = current().settings
     suffix = req.route_params.get("resource") or ""
     if f"/{suffix}" not in (*responses.MCP_PATHS, "/"):
         return responses.error_response(404, "not_found", "No protected resource has that name.")
     if settings.problems:
         return responses.misconfigured(settings)
     if not settings.auth_enabled:
-        return _finish(runtime, responses.error_response(404, "not_found", "Authentication is off."))
+        return responses.error_response(404, "not_found", "Authentication is off.")
     resource = responses.base_url(req) + (f"/{suffix}" if suffix else "")
     return responses.json_response(protected_resource_metadata(settings, resource), cache="public, max-age=3600")
 
 
+@_says_when_auth_is_off
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     from shared.openapi import openapi_document
 
@@ -83,6 +110,7 @@ def openapi(req: func.HttpRequest) -> func.HttpResponse:
     return responses.json_response(document, cache="no-cache")
 
 
+@_says_when_auth_is_off
 def docs(req: func.HttpRequest) -> func.HttpResponse:
     from shared import docs_page
 

@@ -49,6 +49,7 @@ def test_health_reports_without_network(authority: LocalAuthority) -> None:
     health = body_of(response)
     assert health["status"] == "ok" and health["auth"] == "on" and health["problems"] == []
     assert health["version"]
+    assert DEVELOPMENT_HEADER not in response.headers
     assert sum(authority.requests.values()) == 0
 
 
@@ -87,7 +88,9 @@ async def test_auth_off_is_the_local_developer_and_says_so() -> None:
     assert response.status_code == 200
     assert body_of(response)["development"] is True
     assert response.headers[DEVELOPMENT_HEADER].startswith("off")
-    assert (await call("health", path="/health")).headers[DEVELOPMENT_HEADER].startswith("off")
+    for name, path in [("health", "/health"), ("openapi", "/openapi.json"), ("docs", "/docs")]:
+        assert (await call(name, path=path)).headers[DEVELOPMENT_HEADER].startswith("off"), name
+    assert (await call("protected_resource_metadata")).headers[DEVELOPMENT_HEADER].startswith("off")
     result = await call_tool_legacy("whoami", {}, None)
     assert result["structuredContent"]["development"] is True
 
