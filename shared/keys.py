@@ -61,9 +61,9 @@ class AuthorityMetadata:
 class HttpFetcher:
     """GETs JSON documents without following redirects (a redirect could lead anywhere).
 
-    Over httpx2, the MCP SDK's HTTP client: the SDK loads it anyway, so fetching keys adds no
-    import to a cold start. One connection pool per fetcher, made on first use (so it sees the
-    environment's proxy and CA settings, SSL_CERT_FILE among them, as they are then).
+    Over httpx2, the MCP SDK's HTTP client, which the SDK imports anyway (its transport and the CA
+    roots are still loaded by the first fetch). One connection pool per fetcher, made on first use,
+    so it sees the environment's proxy and CA settings (SSL_CERT_FILE among them) as they are then.
     """
 
     def __init__(self) -> None:

@@ -1,0 +1,296 @@
+"""What every benchmark shares: the request, the servers, the local authority, and the statistics.
+
+Nothing here is timed itself. Servers run as child processes on 127.0.0.1 only and are always
+stopped (by their own process id) when a benchmark ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PYTHON = sys.executable
+HOST = "127.0.0.1"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# The same JSON-RPC request for both servers: the SDK's own math tool, `add`, with two numbers.
+CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}
+CALL_BODY = json.dumps(CALL, separators=(",", ":"))
+PROTOCOL_VERSION = "2025-11-25"
+MCP_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": PROTOCOL_VERSION,
+}
+EXPECTED = '"structuredContent":{"result":5.0}'
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def spread(values: Sequence[float]) -> str:
+    """min-max of the repetitions, for the tables."""
+    return f"{fmt(min(values))}-{fmt(max(values))}"
+
+
+def fmt(value: float) -> str:
+    """Three significant figures, without an exponent."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def save(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+    return path
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+# The local authority ---------------------------------------------------------------------------
+
+
+@dataclass
+class Authority:
+    """A LocalAuthority on loopback in this process, with the tenant and client devhost is told to trust."""
+
+    refresh: int = 3600
+    tenant: str = field(default_factory=lambda: str(uuid.uuid4()))
+    client: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def __post_init__(self) -> None:
+        from devhost.authority import LocalAuthority
+
+        self.local = LocalAuthority(host=HOST, port=0).start()
+
+    def env(self) -> dict[str, str]:
+        """The app settings of a server that trusts this authority (http on loopback is accepted)."""
+        return {
+            "AZURE_TENANT_ID": self.tenant,
+            "AZURE_CLIENT_ID": self.client,
+            "AZURE_AUTHORITY": self.local.authority(self.tenant),
+            "ENABLE_AUTH": "true",
+            "ENVIRONMENT": "development",
+            "JWKS_REFRESH_SECONDS": str(self.refresh),
+        }
+
+    def mint(self, **options: Any) -> str:
+        return self.local.mint(self.tenant, self.client, **options)
+
+    def key_fetches(self) -> int:
+        return self.local.key_fetches()
+
+    def requests(self) -> int:
+        return sum(self.local.requests.values())
+
+    def stop(self) -> None:
+        self.local.stop()
+
+
+@contextlib.contextmanager
+def authority(refresh: int = 3600) -> Iterator[Authority]:
+    auth = Authority(refresh=refresh)
+    try:
+        yield auth
+    finally:
+        auth.stop()
+
+
+# Servers ---------------------------------------------------------------------------------------
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The parent's environment minus every app setting, plus `extra`: no stray tenant leaks in."""
+    from shared.settings import SPECS
+
+    env = {k: v for k, v in os.environ.items() if k not in {s.name for s in SPECS}}
+    env.update(extra or {})
+    return env
+
+
+def devhost_command(port: int) -> list[str]:
+    """devhost serving the function_app.py of the working directory (ROOT)."""
+    return [PYTHON, "-m", "devhost", "--port", str(port), "--auth", "entra", "--log-level", "warning"]
+
+
+def bare_command(port: int) -> list[str]:
+    return [PYTHON, str(ROOT / "bench" / "bare_app.py"), str(port)]
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/mcp"
+
+
+@contextlib.contextmanager
+def server(
+    name: str, command: list[str], env: dict[str, str], port: int, log: Path | None = None, cwd: Path = ROOT
+) -> Iterator[Server]:
+    """Start `command` in `cwd`, wait until it listens, and stop it (by its pid) afterwards."""
+    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process)
+        yield Server(name, port, process)
+    finally:
+        stop(process)
+        if log:
+            out.close()  # type: ignore[union-attr]
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+            return
+        time.sleep(0.005)
+    raise TimeoutError(f"nothing listens on {HOST}:{port} after {timeout} s")
+
+
+def call(port: int, token: str | None = None, path: str = "/mcp", timeout: float = 10.0) -> tuple[int, bytes]:
+    """One `tools/call` (or a GET when `path` is not /mcp), on a fresh connection."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        if path == "/mcp":
+            headers = dict(MCP_HEADERS)
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            conn.request("POST", path, body=CALL_BODY, headers=headers)
+        else:
+            conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, its threads included (Linux /proc, else psutil)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        # Fields after the command name, which is in parentheses and may hold spaces.
+        fields = stat.read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    import psutil  # elsewhere than Linux
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of a process in MiB (Linux /proc, else psutil)."""
+    status = Path(f"/proc/{pid}/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    import psutil
+
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
+
+
+def load_run(
+    url: str,
+    token: str | None,
+    *,
+    concurrency: int,
+    duration: float = 0.0,
+    requests: int = 0,
+    expect: str = EXPECTED,
+    status: int = 200,
+    server_pid: int | None = None,
+    fresh_tokens: Sequence[str] = (),
+    fresh_every: int = 100,
+) -> dict[str, Any]:
+    """Run bench/loadgen.py in its own process against `url` and return what it measured.
+
+    With `server_pid`, also the server's CPU time per answered request (`server_cpu_us`): unlike
+    requests per second, it does not depend on how much of a core the server was given. With
+    `fresh_tokens`, every `fresh_every`-th request carries the next of them instead of `token`.
+    """
+    command = [PYTHON, str(ROOT / "bench" / "loadgen.py"), url, "--concurrency", str(concurrency)]
+    command += ["--body", CALL_BODY, "--expect", expect, "--status", str(status)]
+    command += [f"--header={name}: {value}" for name, value in MCP_HEADERS.items() if name != "Content-Type"]
+    if token and fresh_tokens:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        token_file = RESULTS / f"tokens-{os.getpid()}.txt"
+        token_file.write_text("\n".join([token, *fresh_tokens]))
+        command += ["--token-file", str(token_file), "--fresh-every", str(fresh_every)]
+    elif token:
+        command.append(f"--header=Authorization: Bearer {token}")
+    if duration:
+        command += ["--duration", str(duration)]
+    if requests:
+        command += ["--requests", str(requests)]
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    if server_pid and result["requests"]:
+        result["server_cpu_us"] = (cpu_seconds(server_pid) - cpu_before) / result["requests"] * 1e6
+    if result["errors"]:
+        raise RuntimeError(f"{result['errors']} failed requests against {url}; first: {result['first_error']}")
+    return result
+
+
+# Tables ----------------------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table (also readable in a terminal)."""
+    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**MISSED**"

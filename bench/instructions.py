@@ -1,0 +1,230 @@
+"""Optional: the cold start and the per-request cost counted in instructions (valgrind), immune to neighbours.
+
+    python bench/instructions.py [--requests 300,1300] [--jobs 2]      # about 4 minutes on 2 cores
+
+Not part of `make bench` (it needs valgrind and takes minutes): the CPU-time figures of
+cold_start.py and throughput.py swing with whatever else the host runs, instruction counts do not
+(within about 0.1%, with PYTHONHASHSEED=0). Instructions are not time (OpenSSL's loops retire
+several per cycle, the interpreter's fewer), so these say what is executed, the CPU columns of the
+benchmarks what it costs here. Every count is `valgrind --tool=cachegrind --cache-sim=no`'s
+`I refs` for a whole process (startup included), and differences between two such processes:
+
+- cold start: each server from spawn to its first `tools/call` answer (then stopped with SIGINT);
+- its breakdown: (a) imports: the modules the bare app loads by its first answer imported in one
+  process, then again with each family of the modules only ours loads added in turn (the
+  families of cold_start.py); (b) the rest: bench/startup_probe.py stopped after each of its steps
+  (BENCH_STOP_AFTER), everything imported beforehand; the parts should add up to the whole;
+- two what-ifs for the first key fetch and for our modules' imports: an `httpx2.Client` whose CA
+  roots are looked up on demand (SSL_CERT_DIR set, SSL_CERT_FILE unset) and our modules loaded
+  from bytecode (a PYTHONPYCACHEPREFIX written by a first run);
+- per request: each server answering N1 and then, in a new process, N2 `tools/call`s over HTTP
+  (bench/loadgen.py, 8 connections); (Ir(N2) - Ir(N1)) / (N2 - N1).
+
+Writes bench/results/instructions.json and prints the tables; docs/performance.md is not changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cold_start
+import common
+
+VALGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+# Imports the modules listed in a file, from the repository root (the working directory) as the servers do.
+IMPORT = """import contextlib, importlib, os, sys
+sys.path.insert(0, os.getcwd())
+for name in open(sys.argv[1]).read().split():
+    with contextlib.suppress(Exception):
+        importlib.import_module(name)
+"""
+ORDER = ("azure_functions", "crypto_jwt", "http_transport", "shared", "devhost", "other")
+OURS_STEPS = ("preload", "devhost_app", "settings", "key_fetch", "validation", "mcp_server", "first_call")
+BARE_STEPS = ("preload", "mcp_server", "lifespan", "first_call")
+
+
+def instructions(stderr: str) -> int:
+    found = re.search(r"I\s+refs:\s+([\d,]+)", stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from valgrind: {stderr[-500:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def count(command: list[str], env: dict[str, str]) -> int:
+    done = subprocess.run(
+        [*VALGRIND, *command], cwd=common.ROOT, env=env | {"PYTHONHASHSEED": "0"}, capture_output=True, text=True
+    )
+    return instructions(done.stderr)
+
+
+def serve(server: str, env: dict[str, str], token: str | None, requests: int = 0) -> int:
+    """A server under valgrind until its first `tools/call` answers (or `requests` answered), then SIGINT."""
+    port = common.free_port()
+    command = common.devhost_command(port) if server == "ours" else common.bare_command(port)
+    process = subprocess.Popen(
+        [*VALGRIND, *command],
+        cwd=common.ROOT,
+        env=env | {"PYTHONHASHSEED": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while requests == 0:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{server} under valgrind did not answer")
+            try:
+                status, body = common.call(port, token, "/mcp", timeout=120)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            if status != 200:
+                raise RuntimeError(f"{server} answered {status}: {body[:300]!r}")
+            break
+        if requests:
+            common.wait_for_port(port, process, timeout=300)
+            common.load_run(f"http://{common.HOST}:{port}/mcp", token, concurrency=8, requests=requests)
+    finally:
+        process.send_signal(2)  # uvicorn shuts down; valgrind prints its counts as the process exits
+        stderr = process.communicate(timeout=300)[1]
+    return instructions(stderr)
+
+
+def measure(requests: tuple[int, int], jobs: int) -> dict[str, Any]:
+    with common.authority() as auth, tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
+        token = auth.mint(minutes=60)
+        env, bare_env = common.clean_env(auth.env()), common.clean_env()
+        ours = cold_start.importtime_to_first_call("ours", env, token)
+        bare = cold_start.importtime_to_first_call("bare", bare_env, None)
+        families: dict[str, list[str]] = {key: [] for key in ORDER}
+        for module, (_, importers) in ours.items():
+            if module not in bare:
+                families[cold_start.family(module, importers)].append(module)
+        folder = Path(tmp)
+        (folder / "import.py").write_text(IMPORT)
+        (folder / "ours.txt").write_text("\n".join(ours))
+        (folder / "bare.txt").write_text("\n".join(bare))
+        modules = list(bare)
+        tasks: dict[str, Callable[[], int]] = {}
+        for i, key in enumerate(("base", *ORDER)):
+            modules = modules + families.get(key, [])
+            (folder / f"imports-{i}.txt").write_text("\n".join(modules))
+            tasks[f"imports:{key}"] = _task(
+                count, [common.PYTHON, str(folder / "import.py"), str(folder / f"imports-{i}.txt")], bare_env
+            )
+        probe = [common.PYTHON, str(common.ROOT / "bench" / "startup_probe.py")]
+        for step in OURS_STEPS:
+            step_env = env | {"BENCH_TOKEN": token, "BENCH_STOP_AFTER": step}
+            tasks[f"ours:{step}"] = _task(count, [*probe, "ours", str(folder / "ours.txt")], step_env)
+        for step in BARE_STEPS:
+            tasks[f"bare:{step}"] = _task(
+                count, [*probe, "bare", str(folder / "bare.txt")], bare_env | {"BENCH_STOP_AFTER": step}
+            )
+        lazy_roots = {k: v for k, v in env.items() if k != "SSL_CERT_FILE"} | {"SSL_CERT_DIR": "/etc/ssl/certs"}
+        pycache = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"} | {
+            "PYTHONPYCACHEPREFIX": str(folder / "pyc")
+        }
+        tasks |= {
+            "cold:ours": _task(serve, "ours", env, token),
+            "cold:bare": _task(serve, "bare", bare_env, None),
+            "cold:ours, CA roots on demand": _task(serve, "ours", lazy_roots, token),
+        }
+        n1, n2 = requests
+        for server, server_env, tok in (("ours", env, token), ("bare", bare_env, None)):
+            for n in (n1, n2):
+                tasks[f"requests:{server}:{n}"] = _task(serve, server, server_env, tok, n)
+        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            counts = dict(zip(tasks, pool.map(lambda task: task(), tasks.values()), strict=True))
+        # Bytecode of every module ours loads, written into the prefix by a start outside valgrind first.
+        cold_start.first_answer("ours", "/mcp", pycache, token)
+        counts["cold:ours, our modules from bytecode"] = serve("ours", pycache, token)
+
+    steps = ("base", *ORDER)
+    imports = {key: counts[f"imports:{key}"] - counts[f"imports:{prev}"] for prev, key in itertools.pairwise(steps)}
+    o = {s: counts[f"ours:{s}"] for s in OURS_STEPS}
+    b = {s: counts[f"bare:{s}"] for s in BARE_STEPS}
+    work = {
+        "key_fetch": o["key_fetch"] - o["settings"],
+        "mcp_server": (o["mcp_server"] - o["validation"]) - (b["mcp_server"] - b["preload"]),
+        "rest": (o["devhost_app"] - o["preload"])
+        + (o["settings"] - o["devhost_app"])
+        + (o["validation"] - o["key_fetch"])
+        + (o["first_call"] - o["mcp_server"])
+        - (b["first_call"] - b["mcp_server"]),
+    }
+    per_request = {
+        s: (counts[f"requests:{s}:{n2}"] - counts[f"requests:{s}:{n1}"]) / (n2 - n1) for s in ("ours", "bare")
+    }
+    return {
+        "counts": counts,
+        "cold": {k.removeprefix("cold:"): v for k, v in counts.items() if k.startswith("cold:")},
+        "imports": imports,
+        "work": work,
+        "parts_sum": sum(imports.values()) + sum(work.values()),
+        "per_request": per_request,
+        "requests": [n1, n2],
+    }
+
+
+def _task(function: Callable[..., int], *args: Any) -> Callable[[], int]:
+    return lambda: function(*args)
+
+
+def report(data: dict[str, Any]) -> str:
+    cold, g = data["cold"], 1e6
+    bare = cold["bare"]
+    rows = [[name, f"{v / g:,.0f}", f"{v / bare:.3f}"] for name, v in cold.items()]
+    labels = {key: label for key, label, _ in cold_start.FAMILIES} | {"other": "other"}
+    parts = [[f"imports: {labels[k]}", f"{v / g:,.0f}"] for k, v in data["imports"].items()]
+    parts += [
+        ["first key fetch, besides its imports", f"{data['work']['key_fetch'] / g:,.0f}"],
+        ["MCP server built, 9 tools less the bare app's 1", f"{data['work']['mcp_server'] / g:+,.0f}"],
+        ["the rest (devhost app, settings, first validation, first request)", f"{data['work']['rest'] / g:+,.0f}"],
+        ["sum of the parts", f"{data['parts_sum'] / g:,.0f}"],
+        ["whole: ours less bare, spawn to first `tools/call`", f"{(cold['ours'] - bare) / g:,.0f}"],
+    ]
+    per = data["per_request"]
+    return "\n".join(
+        [
+            common.table(["spawn → first `tools/call` 200", "M instructions", "× bare"], rows),
+            "",
+            common.table(["where ours' extra instructions go", "M instructions"], parts),
+            "",
+            f"Per `tools/call` over HTTP (requests {data['requests'][0]} → {data['requests'][1]}): ours "
+            f"{per['ours'] / g:.2f} M instructions, bare {per['bare'] / g:.2f} M: bare / ours = "
+            f"{per['bare'] / per['ours']:.3f}.",
+        ]
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", default="300,1300", help="N1,N2 requests for the per-request count")
+    parser.add_argument("--jobs", type=int, default=2, help="valgrind processes at once (counts do not depend on it)")
+    args = parser.parse_args()
+    n1, n2 = (int(n) for n in args.requests.split(","))
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed", file=sys.stderr)
+        return 2
+    data = measure((n1, n2), args.jobs)
+    common.save("instructions", data)
+    print(report(data))
+    print(json.dumps({k: v for k, v in data["counts"].items()}, indent=1), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
