@@ -600,3 +600,23 @@ async def test_logs_never_carry_a_token_or_a_secret(entra: FakeEntraGraph, caplo
     assert "On-behalf-of exchange" in logged
     for secret in (token, SECRET, *entra.issued):
         assert secret not in logged
+
+
+async def test_an_unexpected_exchange_failure_is_a_502_and_forgets_the_credential(
+    entra: FakeEntraGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anything azure-identity raises besides an authentication error: a safe 502, and the next call starts afresh."""
+    configure(graph_env(entra))
+    token = entra.mint(TENANT, CLIENT)
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("something inside the library broke")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(azure.identity.OnBehalfOfCredential, "get_token_info", broken)
+        response = await me_graph(token)
+    assert response.status_code == 502
+    assert body_of(response)["error"] == "upstream_error"
+    assert "inside the library" not in response.get_body().decode()
+    assert len(graph.client_for(runtime.current().settings)) == 0
+    assert (await me_graph(token)).status_code == 200
