@@ -53,34 +53,11 @@ def asgi_request(path: str, body: bytes, headers: dict[str, str]) -> dict[str, A
 
 
 async def call_asgi(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
-    """What an ASGI server does for one buffered request; returns the status and body."""
-    sent = False
-    done = asyncio.Event()
-    status = 0
-    chunks: list[bytes] = []
+    """What an ASGI server does for one buffered request (the bridge's own runner); the status and body."""
+    from shared.mcp_bridge import run_buffered
 
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                done.set()
-
-    try:
-        await app(dict(scope), receive, send)
-    finally:
-        done.set()
-    return status, b"".join(chunks)
+    status, _, out = await run_buffered(app, dict(scope), body)
+    return status, out
 
 
 async def per_request_us(n: int, one: Callable[[], Awaitable[object]]) -> float:

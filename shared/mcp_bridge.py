@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -112,7 +113,16 @@ async def _call_asgi(manager: StreamableHTTPSessionManager, req: func.HttpReques
         "client": None,
         "server": (url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80)),
     }
-    body = req.get_body() or b""
+    status, out_headers, body = await run_buffered(manager.handle_request, scope, req.get_body() or b"")
+    # The Functions host sets the length of the body it sends.
+    response_headers = {name: value for name, value in out_headers if name.lower() != "content-length"}
+    return func.HttpResponse(body, status_code=status, headers=response_headers)
+
+
+async def run_buffered(
+    app: Callable[..., Awaitable[None]], scope: dict[str, Any], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Run an ASGI app for one request whose body is all there, collecting the whole response."""
     answered = asyncio.Event()
     status = 500
     out_headers: list[tuple[str, str]] = []
@@ -140,9 +150,7 @@ async def _call_asgi(manager: StreamableHTTPSessionManager, req: func.HttpReques
                 answered.set()
 
     try:
-        await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
+        await app(scope, receive, send)
     finally:
         answered.set()
-    # The Functions host sets the length of the body it sends.
-    response_headers = {name: value for name, value in out_headers if name.lower() != "content-length"}
-    return func.HttpResponse(b"".join(chunks), status_code=status, headers=response_headers)
+    return status, out_headers, b"".join(chunks)
