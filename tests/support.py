@@ -5,11 +5,18 @@ from __future__ import annotations
 import base64
 import inspect
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
+import httpx2
 
 import function_app
 from devhost.authority import LocalAuthority
@@ -21,6 +28,7 @@ OTHER_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
 CLIENT = "6e2b2f4a-8c1d-4a7e-9f0b-2c3d4e5f6a7b"
 MCP_ACCEPT = "application/json, text/event-stream"
 
+ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = {fn.name: fn.handler for fn in http_functions(function_app.app)}
 
 
@@ -87,3 +95,33 @@ def mcp_request(method: str, params: dict[str, Any] | None = None, request_id: i
     if params is not None:
         message["params"] = params
     return message
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_devhost(env: dict[str, str], *args: str, cwd: Path = ROOT) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "--port", str(port), "--log-level", "warning", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"devhost exited: {process.stdout.read() if process.stdout else ''}")
+        try:
+            if httpx2.get(f"{base}/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("devhost did not become ready")

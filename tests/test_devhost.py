@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from test_over_http import start_devhost
+from support import start_devhost
 
 import function_app
 from devhost.server import http_functions, load_local_settings, route_prefix, starlette_paths

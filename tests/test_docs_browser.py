@@ -3,11 +3,6 @@ under its Content-Security-Policy, fetches `/openapi.json` and renders every rou
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,10 +11,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from support import start_devhost
 
 from shared.docs_page import DOCS_ASSETS, docs_asset
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 # No browser can be downloaded here: Debian's is used, and its background traffic is turned off.
 CHROMIUM_ARGS = [
@@ -46,7 +41,6 @@ OPERATIONS = {
     "/openapi.json": "get",
     "/docs": "get",
 }
-READY_SECONDS = 30
 
 
 def _get(url: str) -> tuple[int, dict[str, str], bytes]:
@@ -57,30 +51,11 @@ def _get(url: str) -> tuple[int, dict[str, str], bytes]:
         return refused.code, dict(refused.headers), refused.read()
 
 
-def _wait_for_health(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{output}")
-        with contextlib.suppress(OSError):
-            if _get(f"{base}/health")[0] == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{base}/health did not answer 200 within {READY_SECONDS} s")
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """devhost serving the real function_app.py, authentication off."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "devhost", "--port", str(port), "--auth", "off", "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process, base = start_devhost({}, "--auth", "off")
     try:
-        _wait_for_health(base, process)
         yield base
     finally:
         process.terminate()

@@ -2,53 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from support import CLIENT, TENANT
+from support import CLIENT, TENANT, start_devhost
 
 from devhost.authority import LocalAuthority, SigningKey
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_devhost(env: dict[str, str], *args: str, cwd: Path = ROOT) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--port", str(port), "--log-level", "warning", *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"devhost exited: {process.stdout.read() if process.stdout else ''}")
-        try:
-            if httpx2.get(f"{base}/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx2.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("devhost did not become ready")
 
 
 @pytest.fixture(scope="module")
