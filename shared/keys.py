@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from shared.settings import check_fetch_url
+from shared.fetch import HttpFetcher
 
 log = logging.getLogger(__name__)
 
@@ -56,30 +56,6 @@ class AuthorityMetadata:
     issuer_v1: str
     keys: Mapping[str, SigningKey]
     fetched_at: float
-
-
-class HttpFetcher:
-    """GETs JSON documents without following redirects (a redirect could lead anywhere).
-
-    Over httpx2, the MCP SDK's HTTP client, which the SDK imports anyway (its transport and the CA
-    roots are still loaded by the first fetch). One connection pool per fetcher, made on first use,
-    so it sees the environment's proxy and CA settings (SSL_CERT_FILE among them) as they are then.
-    """
-
-    def __init__(self) -> None:
-        self._client: Any = None
-
-    def __call__(self, url: str, timeout: float) -> Any:
-        if reason := check_fetch_url(url):
-            raise ValueError(reason)
-        if self._client is None:
-            import httpx2
-
-            self._client = httpx2.Client(follow_redirects=False, headers={"Accept": "application/json"})
-        response = self._client.get(url, timeout=timeout)
-        if response.status_code != 200:
-            raise ValueError(f"{url} answered HTTP {response.status_code}")
-        return response.json()
 
 
 def parse_keys(jwks: Any) -> dict[str, SigningKey]:

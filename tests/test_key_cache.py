@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
 
 import pytest
 from support import CLIENT, TENANT, body_of, call, configure, env_for
 from test_hostile_tokens import ATTACKER, attacker
 
 from devhost.authority import LocalAuthority
-from shared.keys import HttpFetcher
 from shared.settings import load_settings
 from shared.tokens import InvalidToken, KeysUnavailable, TokenValidator
 
@@ -145,39 +141,6 @@ async def test_fetches_are_bounded_whatever_the_load(authority: LocalAuthority) 
         with contextlib.suppress(InvalidToken):
             await validator.validate(authority.mint(TENANT, CLIENT, key=ATTACKER, claims={"uti": str(n)}))
     assert authority.key_fetches() == 1
-
-
-@pytest.fixture
-def redirecting_server() -> Iterator[str]:
-    class Redirect(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(302)
-            self.send_header("Location", "http://127.0.0.1:9/elsewhere")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def test_redirects_are_not_followed(redirecting_server: str) -> None:
-    with pytest.raises(ValueError, match="302"):
-        HttpFetcher()(f"{redirecting_server}/keys", 1)
-
-
-@pytest.mark.parametrize(
-    "url",
-    ["http://login.example.com/tenant", "ftp://127.0.0.1/x", "file:///etc/passwd", "http://10.0.0.1/tenant"],
-)
-def test_only_https_or_loopback_http_is_fetched(url: str) -> None:
-    with pytest.raises(ValueError, match="https"):
-        HttpFetcher()(url, 1)
-    assert load_settings({"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": CLIENT, "AZURE_AUTHORITY": url}).problems
 
 
 def test_loopback_and_https_authorities_are_accepted() -> None:
