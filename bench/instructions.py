@@ -14,9 +14,6 @@ benchmarks what it costs here. Every count is `valgrind --tool=cachegrind --cach
   process, then again with each family of the modules only ours loads added in turn (the
   families of cold_start.py); (b) the rest: bench/startup_probe.py stopped after each of its steps
   (BENCH_STOP_AFTER), everything imported beforehand; the parts should add up to the whole;
-- two what-ifs for the first key fetch and for our modules' imports: an `httpx2.Client` whose CA
-  roots are looked up on demand (SSL_CERT_DIR set, SSL_CERT_FILE unset) and our modules loaded
-  from bytecode (a PYTHONPYCACHEPREFIX written by a first run);
 - per request: each server answering N1 and then, in a new process, N2 `tools/call`s over HTTP
   (bench/loadgen.py, 8 connections); (Ir(N2) - Ir(N1)) / (N2 - N1).
 
@@ -104,6 +101,7 @@ def serve(server: str, env: dict[str, str], token: str | None, requests: int = 0
 
 
 def measure(requests: tuple[int, int], jobs: int) -> dict[str, Any]:
+    common.compile_own_sources()  # as cold_start.py does: both sides load from bytecode
     with common.authority() as auth, tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
         token = auth.mint(minutes=60)
         env, bare_env = common.clean_env(auth.env()), common.clean_env()
@@ -133,14 +131,9 @@ def measure(requests: tuple[int, int], jobs: int) -> dict[str, Any]:
             tasks[f"bare:{step}"] = _task(
                 count, [*probe, "bare", str(folder / "bare.txt")], bare_env | {"BENCH_STOP_AFTER": step}
             )
-        lazy_roots = {k: v for k, v in env.items() if k != "SSL_CERT_FILE"} | {"SSL_CERT_DIR": "/etc/ssl/certs"}
-        pycache = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"} | {
-            "PYTHONPYCACHEPREFIX": str(folder / "pyc")
-        }
         tasks |= {
             "cold:ours": _task(serve, "ours", env, token),
             "cold:bare": _task(serve, "bare", bare_env, None),
-            "cold:ours, CA roots on demand": _task(serve, "ours", lazy_roots, token),
         }
         n1, n2 = requests
         for server, server_env, tok in (("ours", env, token), ("bare", bare_env, None)):
@@ -148,9 +141,6 @@ def measure(requests: tuple[int, int], jobs: int) -> dict[str, Any]:
                 tasks[f"requests:{server}:{n}"] = _task(serve, server, server_env, tok, n)
         with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
             counts = dict(zip(tasks, pool.map(lambda task: task(), tasks.values()), strict=True))
-        # Bytecode of every module ours loads, written into the prefix by a start outside valgrind first.
-        cold_start.first_answer("ours", "/mcp", pycache, token)
-        counts["cold:ours, our modules from bytecode"] = serve("ours", pycache, token)
 
     steps = ("base", *ORDER)
     imports = {key: counts[f"imports:{key}"] - counts[f"imports:{prev}"] for prev, key in itertools.pairwise(steps)}
