@@ -15,13 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import azure.functions as func
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.datastructures import URL
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 # `{name}`, `{name?}`, `{name:constraint}`: Functions route parameters.
 ROUTE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\?)?(?::[^}]*)?\}")
@@ -69,42 +71,111 @@ def starlette_paths(prefix: str, route: str) -> list[str]:
     return paths
 
 
-async def to_functions_request(request: Request) -> func.HttpRequest:
-    return func.HttpRequest(
-        method=request.method,
-        url=str(request.url),
-        headers=dict(request.headers),
-        params=dict(request.query_params),
-        route_params={k: str(v) for k, v in request.path_params.items()},
-        body=await request.body(),
-    )
+class FunctionEndpoint:
+    """One HTTP function as an ASGI app: a `func.HttpRequest` from the scope in, its `func.HttpResponse` sent.
 
+    A plain ASGI app rather than a Starlette endpoint: a Starlette `Request` and `Response` per call
+    were much of what devhost added to each request, only to be copied into and out of the
+    Functions types. What a function sees and what the client gets are those of the Starlette
+    conversion it replaces (tests/test_devhost_adapter.py): one value per header name (the first),
+    one per query parameter (the last), and the response's headers with Content-Length set from
+    the body and Content-Type from its MIME type unless it set its own.
+    """
 
-def to_starlette_response(response: func.HttpResponse) -> Response:
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return Response(
-        response.get_body(), status_code=response.status_code, headers=headers, media_type=response.mimetype
-    )
+    def __init__(self, function: HttpFunction) -> None:
+        self.function = function
+        self._is_async = inspect.iscoroutinefunction(function.handler)
 
-
-def endpoint(function: HttpFunction) -> Callable[[Request], Any]:
-    is_async = inspect.iscoroutinefunction(function.handler)
-
-    async def call(request: Request) -> Response:
-        req = await to_functions_request(request)
-        if is_async:
-            result = await function.handler(req)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        req = to_functions_request(scope, await read_body(receive))
+        if self._is_async:
+            result = await self.function.handler(req)
         else:
-            result = await run_in_threadpool(function.handler, req)
-        return to_starlette_response(result)
+            result = await run_in_threadpool(self.function.handler, req)
+        await send({"type": "http.response.start", "status": result.status_code, "headers": response_headers(result)})
+        await send({"type": "http.response.body", "body": result.get_body()})
 
-    return call
+
+async def read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+
+
+def to_functions_request(scope: Scope, body: bytes) -> func.HttpRequest:
+    headers: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        key = name.decode("latin-1")
+        if key not in headers:
+            headers[key] = value.decode("latin-1")
+    query = scope.get("query_string", b"")
+    server = scope.get("server")
+    return func.HttpRequest(
+        method=scope["method"],
+        url=request_url(
+            scope.get("scheme", "http"),
+            None if server is None else tuple(server),
+            scope["path"],
+            query,
+            headers.get("host"),
+        ),
+        headers=headers,
+        params=dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {},
+        route_params={k: str(v) for k, v in scope.get("path_params", {}).items()},
+        body=body,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def request_url(scheme: str, server: tuple[str, int] | None, path: str, query: bytes, host: str | None) -> str:
+    """Starlette's URL of a request (the Host header when it is valid, else the server's address).
+
+    Cached: building it costs about as much as the rest of a request's conversion, and a client
+    keeps calling the same few URLs.
+    """
+    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
+    scope = {"scheme": scheme, "server": server, "path": path, "query_string": query, "headers": headers}
+    return str(URL(scope=scope))
+
+
+def response_headers(response: func.HttpResponse) -> list[tuple[bytes, bytes]]:
+    """The headers to send: the function's, less its Content-Length (the body's is sent), plus the defaults."""
+    # One value per name as the function spelled it (the last), as a dict of them keeps.
+    named: dict[str, str] = {}
+    for name, value in response.headers.items():
+        if name.lower() != "content-length":
+            named[name] = value
+    raw: list[tuple[bytes, bytes]] = []
+    typed = False
+    for name, value in named.items():
+        key = name.lower()
+        if key == "content-type":
+            typed = True
+        raw.append((key.encode("latin-1"), value.encode("latin-1")))
+    status = response.status_code
+    if not (status < 200 or status in (204, 304)):
+        raw.append((b"content-length", str(len(response.get_body())).encode("latin-1")))
+    mimetype = response.mimetype
+    if mimetype is not None and not typed:
+        # The charset Starlette's Response adds to text types, whatever the function's was.
+        if mimetype.startswith("text/") and "charset=" not in mimetype.lower():
+            mimetype += "; charset=utf-8"
+        raw.append((b"content-type", mimetype.encode("latin-1")))
+    return raw
 
 
 def build_app(app: func.FunctionApp, host_json: Path) -> tuple[Starlette, list[tuple[str, HttpFunction]]]:
     prefix = route_prefix(host_json)
     table = [(path, fn) for fn in http_functions(app) for path in starlette_paths(prefix, fn.route)]
-    routes = [Route(path, endpoint(fn), methods=list(fn.methods), name=f"{fn.name}:{path}") for path, fn in table]
+    routes = [
+        Route(path, FunctionEndpoint(fn), methods=list(fn.methods), name=f"{fn.name}:{path}") for path, fn in table
+    ]
     return Starlette(routes=routes), table
 
 

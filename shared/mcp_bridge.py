@@ -10,6 +10,7 @@ worker and devhost each have one loop, tests may have several.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -44,19 +45,30 @@ class McpBridge:
             asyncio.AbstractEventLoop, asyncio.Future[StreamableHTTPSessionManager]
         ]
         self._managers = weakref.WeakKeyDictionary()
+        # The loop whose manager answered last, and that manager: every request but the first on a
+        # loop finds it here, without the weak dictionary's lookup and a wait on a finished future.
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], StreamableHTTPSessionManager] | None = None
 
     @property
     def server(self) -> MCPServer:
         return self._server
 
     async def handle(self, req: func.HttpRequest, caller: Principal, assertion: str | None) -> func.HttpResponse:
-        manager = await self._manager()
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:
+            manager = last[1]
+        else:
+            manager = await self._manager()
+            self._last = (weakref.ref(loop), manager)
+        scope = _scope(req)
         caller_reset, assertion_reset = current_caller.set(caller), current_assertion.set(assertion)
         try:
-            return await _call_asgi(manager, req)
+            status, headers, body = await run_buffered(manager.handle_request, scope, req.get_body() or b"")
         finally:
             current_caller.reset(caller_reset)
             current_assertion.reset(assertion_reset)
+        return _response(status, headers, body)
 
     async def _manager(self) -> StreamableHTTPSessionManager:
         loop = asyncio.get_running_loop()
@@ -94,63 +106,105 @@ async def _run_forever(
         raise
 
 
-async def _call_asgi(manager: StreamableHTTPSessionManager, req: func.HttpRequest) -> func.HttpResponse:
-    url = urlsplit(req.url)
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in req.headers.items()]
-    if not any(name == b"host" for name, _ in headers):
-        headers.append((b"host", url.netloc.encode("latin-1")))
-    scope = {
+# The ASGI scope's fields that come from a request's URL: scheme, path, raw_path, query_string,
+# the Host header to send when the request has none, and server.
+_Target = tuple[str, str, bytes, bytes, bytes, tuple[str, int]]
+
+
+@functools.lru_cache(maxsize=64)
+def _target(url: str) -> _Target:
+    """Parsed once per URL, as `urlsplit` caches its own results: a client posts every request to the same one."""
+    parts = urlsplit(url)
+    server = (parts.hostname or "localhost", parts.port or (443 if parts.scheme == "https" else 80))
+    path = parts.path
+    return (
+        parts.scheme,
+        path,
+        path.encode("latin-1"),
+        parts.query.encode("latin-1"),
+        parts.netloc.encode("latin-1"),
+        server,
+    )
+
+
+def _scope(req: func.HttpRequest) -> dict[str, Any]:
+    """The ASGI scope of a Functions request."""
+    scheme, path, raw_path, query_string, host, server = _target(req.url)
+    request_headers = req.headers
+    headers = [(k.lower().encode("latin-1"), request_headers[k].encode("latin-1")) for k in request_headers]
+    if "host" not in request_headers:
+        headers.append((b"host", host))
+    return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
         "method": req.method,
-        "scheme": url.scheme,
-        "path": url.path,
-        "raw_path": url.path.encode("latin-1"),
-        "query_string": url.query.encode("latin-1"),
+        "scheme": scheme,
+        "path": path,
+        "raw_path": raw_path,
+        "query_string": query_string,
         "root_path": "",
         "headers": headers,
         "client": None,
-        "server": (url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80)),
+        "server": server,
     }
-    status, out_headers, body = await run_buffered(manager.handle_request, scope, req.get_body() or b"")
+
+
+def _response(status: int, headers: list[tuple[str, str]], body: bytes) -> func.HttpResponse:
     # The Functions host sets the length of the body it sends.
-    response_headers = {name: value for name, value in out_headers if name.lower() != "content-length"}
-    return func.HttpResponse(body, status_code=status, headers=response_headers)
+    kept = {name: value for name, value in headers if name.lower() != "content-length"}
+    return func.HttpResponse(body, status_code=status, headers=kept)
 
 
 async def run_buffered(
     app: Callable[..., Awaitable[None]], scope: dict[str, Any], body: bytes
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """Run an ASGI app for one request whose body is all there, collecting the whole response."""
-    answered = asyncio.Event()
-    status = 500
-    out_headers: list[tuple[str, str]] = []
-    chunks: list[bytes] = []
-    body_sent = False
+    exchange = _BufferedExchange(body)
+    try:
+        await app(scope, exchange.receive, exchange.send)
+    finally:
+        exchange.complete()
+    return exchange.status, exchange.headers, b"".join(exchange.chunks)
 
-    async def receive() -> dict[str, object]:
-        nonlocal body_sent
-        if not body_sent:
-            body_sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+
+class _BufferedExchange:
+    """The `receive` and `send` of one buffered request: one object rather than closures and their cells."""
+
+    __slots__ = ("_answered", "_body", "_body_sent", "_complete", "chunks", "headers", "status")
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._body_sent = False
+        self._complete = False
+        # Made only if the app listens for a disconnect, which a JSON response does not.
+        self._answered: asyncio.Event | None = None
+        self.status = 500
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+
+    async def receive(self) -> dict[str, object]:
+        if not self._body_sent:
+            self._body_sent = True
+            return {"type": "http.request", "body": self._body, "more_body": False}
         # The client of a buffered response is there until the response is complete.
-        await answered.wait()
+        if not self._complete:
+            if self._answered is None:
+                self._answered = asyncio.Event()
+            await self._answered.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, object]) -> None:
-        nonlocal status
+    async def send(self, message: dict[str, object]) -> None:
         if message["type"] == "http.response.start":
-            status = int(message["status"])  # type: ignore[call-overload]
+            self.status = int(message["status"])  # type: ignore[call-overload]
             raw = message.get("headers") or []
-            out_headers.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)  # type: ignore[union-attr]
+            self.headers.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)  # type: ignore[union-attr]
         elif message["type"] == "http.response.body":
-            chunks.append(bytes(message.get("body", b"")))  # type: ignore[arg-type]
+            self.chunks.append(bytes(message.get("body", b"")))  # type: ignore[arg-type]
             if not message.get("more_body"):
-                answered.set()
+                self.complete()
 
-    try:
-        await app(scope, receive, send)
-    finally:
-        answered.set()
-    return status, out_headers, b"".join(chunks)
+    def complete(self) -> None:
+        self._complete = True
+        if self._answered is not None:
+            self._answered.set()
