@@ -128,8 +128,8 @@ async def test_the_body_is_given_once_and_then_the_client_waits_for_the_answer()
     assert await run_buffered(app, {}, b"payload") == (200, [("x-one", "café")], b"abcd")
 
 
-async def test_an_app_that_answers_nothing_is_a_500_and_its_listener_is_released() -> None:
-    released = asyncio.Event()
+def listening_app(released: asyncio.Event, error: Exception | None = None) -> Any:
+    """An app that reads the body, leaves a task waiting for the disconnect, and answers nothing (or raises)."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await receive()
@@ -140,27 +140,22 @@ async def test_an_app_that_answers_nothing_is_a_500_and_its_listener_is_released
 
         asyncio.get_running_loop().create_task(listen())
         await asyncio.sleep(0)
+        if error is not None:
+            raise error
 
-    assert await run_buffered(app, {}, b"") == (500, [], b"")
+    return app
+
+
+async def test_an_app_that_answers_nothing_is_a_500_and_its_listener_is_released() -> None:
+    released = asyncio.Event()
+    assert await run_buffered(listening_app(released), {}, b"") == (500, [], b"")
     await asyncio.wait_for(released.wait(), 5)
 
 
 async def test_a_failing_app_releases_its_listener_and_the_error_goes_on() -> None:
     released = asyncio.Event()
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await receive()
-
-        async def listen() -> None:
-            await receive()
-            released.set()
-
-        asyncio.get_running_loop().create_task(listen())
-        await asyncio.sleep(0)
-        raise RuntimeError("boom")
-
     with pytest.raises(RuntimeError, match="boom"):
-        await run_buffered(app, {}, b"")
+        await run_buffered(listening_app(released, RuntimeError("boom")), {}, b"")
     await asyncio.wait_for(released.wait(), 5)
 
 
