@@ -1,15 +1,20 @@
 """The baseline server of the benchmarks: tests/conformance/bare_sdk_app.py, built the same way, logged like ours.
 
-    python bench/bare_app.py PORT
+    python bench/bare_app.py PORT [--preload MODULE ...]
 
 The app is the conformance baseline's own `build_app()` (MCPServer, one `add` tool, stateless
 JSON at `/mcp`, on uvicorn), imported from its file rather than copied. One difference: the
 SDK's per-request INFO lines ("Terminating session: None") are turned down to WARNING, as our
 server does in shared/mcp_server.py, so neither side pays for writing a log line per request.
+
+With `--preload`, the named modules are imported first: the cold-start floor (common.FLOOR_PRELOAD),
+the bare app paying for the libraries our app cannot start without and nothing of ours.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import importlib.util
 import logging
 import sys
@@ -30,14 +35,18 @@ def build_app():
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench/bare_app.py", description=__doc__.split("\n")[0])
+    parser.add_argument("port", type=int)
+    parser.add_argument("--preload", action="append", default=[], metavar="MODULE", help="import it first")
+    args = parser.parse_args(argv)
+    for name in args.preload:
+        importlib.import_module(name)
+
     import uvicorn
 
-    if len(argv) != 2 or not argv[1].isdigit():
-        print(f"usage: {argv[0]} PORT", file=sys.stderr)
-        return 2
-    uvicorn.run(build_app(), host="127.0.0.1", port=int(argv[1]), log_level="warning")
+    uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="warning")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main(sys.argv[1:]))

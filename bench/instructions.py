@@ -9,7 +9,8 @@ several per cycle, the interpreter's fewer), so these say what is executed, the 
 benchmarks what it costs here. Every count is `valgrind --tool=cachegrind --cache-sim=no`'s
 `I refs` for a whole process (startup included), and differences between two such processes:
 
-- cold start: each server from spawn to its first `tools/call` answer (then stopped with SIGINT);
+- cold start: each server from spawn to its first `tools/call` answer (then stopped with SIGINT),
+  and the floor (cold_start.py): the bare app importing what ours cannot start without;
 - its breakdown: (a) imports: the modules the bare app loads by its first answer imported in one
   process, then again with each family of the modules only ours loads added in turn (the
   families of cold_start.py); (b) the rest: bench/startup_probe.py stopped after each of its steps
@@ -69,7 +70,7 @@ def count(command: list[str], env: dict[str, str]) -> int:
 def serve(server: str, env: dict[str, str], token: str | None, requests: int = 0) -> int:
     """A server under valgrind until its first `tools/call` answers (or `requests` answered), then SIGINT."""
     port = common.free_port()
-    command = common.devhost_command(port) if server == "ours" else common.bare_command(port)
+    command = common.server_command(server, port)
     process = subprocess.Popen(
         [*VALGRIND, *command],
         cwd=common.ROOT,
@@ -134,6 +135,7 @@ def measure(requests: tuple[int, int], jobs: int) -> dict[str, Any]:
         tasks |= {
             "cold:ours": _task(serve, "ours", env, token),
             "cold:bare": _task(serve, "bare", bare_env, None),
+            "cold:floor": _task(serve, "floor", bare_env, None),
         }
         n1, n2 = requests
         for server, server_env, tok in (("ours", env, token), ("bare", bare_env, None)):
