@@ -1,6 +1,6 @@
 """The baseline server of the benchmarks: tests/conformance/bare_sdk_app.py, built the same way, logged like ours.
 
-    python bench/bare_app.py PORT [--preload MODULE ...]
+    python bench/bare_app.py PORT [--preload=MODULE ...]
 
 The app is the conformance baseline's own `build_app()` (MCPServer, one `add` tool, stateless
 JSON at `/mcp`, on uvicorn), imported from its file rather than copied. One difference: the
@@ -13,7 +13,6 @@ the bare app paying for the libraries our app cannot start without and nothing o
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import logging
@@ -35,16 +34,18 @@ def build_app():
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="bench/bare_app.py", description=__doc__.split("\n")[0])
-    parser.add_argument("port", type=int)
-    parser.add_argument("--preload", action="append", default=[], metavar="MODULE", help="import it first")
-    args = parser.parse_args(argv)
-    for name in args.preload:
+    # Parsed by hand: argparse is a module the baseline would not otherwise import.
+    port, *options = argv or [""]
+    preload = [option.removeprefix("--preload=") for option in options]
+    if not port.isdigit() or any(not name or name == option for option, name in zip(options, preload, strict=True)):
+        print("usage: bench/bare_app.py PORT [--preload=MODULE ...]", file=sys.stderr)
+        return 2
+    for name in preload:
         importlib.import_module(name)
 
     import uvicorn
 
-    uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(build_app(), host="127.0.0.1", port=int(port), log_level="warning")
     return 0
 
 
