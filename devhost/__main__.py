@@ -10,12 +10,15 @@ authority: an Entra-like issuer on loopback whose tokens the app validates like 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 ROOT = Path.cwd()
 # DEVHOST_STATE_DIR lets tests keep their own authority away from a developer's.
@@ -39,9 +42,8 @@ def local_identity(port: int | None = None) -> dict[str, str | int]:
     return state
 
 
-def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+def start(args: argparse.Namespace) -> Starlette:
+    """The settings and (with `--auth local`) the local authority set up, and the app's ASGI routes built."""
     from devhost.server import build_app, load_local_settings
 
     load_local_settings(ROOT / "local.settings.json", os.environ)  # type: ignore[arg-type]
@@ -68,7 +70,6 @@ def serve(args: argparse.Namespace) -> int:
     elif mode == "off":
         os.environ["ENABLE_AUTH"] = "false"
 
-    sys.path.insert(0, str(ROOT))
     import function_app
 
     app, table = build_app(function_app.app, ROOT / "host.json")
@@ -84,9 +85,20 @@ def serve(args: argparse.Namespace) -> int:
     else:
         print(f"\nAuthentication: ON, Entra tenant {os.environ.get('AZURE_TENANT_ID')}\nMCP URL: {base}/mcp\n")
     sys.stdout.flush()
-    # What start-up built lives as long as the server: moved out of the collector's reach, it is
-    # not walked again by every full collection (one every few hundred requests under load).
-    gc.freeze()
+    return app
+
+
+def serve(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(ROOT))
+    from shared.collector import kept_from_collector
+
+    # What start-up builds (azure.functions, werkzeug, uvicorn, the routes) lives as long as the
+    # server: built without collections and frozen after, it is not walked by every full collection
+    # under load either (one every few hundred requests).
+    with kept_from_collector():
+        import uvicorn
+
+        app = start(args)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="off")
     return 0
 

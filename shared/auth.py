@@ -37,10 +37,11 @@ async def authenticate(req: func.HttpRequest, runtime: Runtime) -> Principal | f
     if not token:
         return responses.unauthorized(req, settings, "The Authorization header must carry a Bearer token.")
 
+    validator = runtime.validator  # imports PyJWT and cryptography on the first call (see runtime.py)
     from shared.tokens import InsufficientPermission, InvalidToken, KeysUnavailable, authorize
 
     try:
-        principal = await runtime.validator.validate(token)
+        principal = await validator.validate(token)
         authorize(principal, settings)
     except InvalidToken as exc:
         log.info("Refused a token: %s", exc)

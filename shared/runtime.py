@@ -13,6 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from shared.collector import kept_from_collector
 from shared.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -32,9 +33,10 @@ class Runtime:
         if self._validator is None:
             with self._lock:
                 if self._validator is None:
-                    from shared.tokens import TokenValidator
+                    with kept_from_collector():
+                        from shared.tokens import TokenValidator
 
-                    self._validator = TokenValidator(self.settings)
+                        self._validator = TokenValidator(self.settings)
         return self._validator
 
     @property
@@ -42,10 +44,11 @@ class Runtime:
         if self._bridge is None:
             with self._lock:
                 if self._bridge is None:
-                    from shared.mcp_bridge import McpBridge
-                    from shared.mcp_server import build_server
+                    with kept_from_collector():
+                        from shared.mcp_bridge import McpBridge
+                        from shared.mcp_server import build_server
 
-                    self._bridge = McpBridge(build_server, self.settings)
+                        self._bridge = McpBridge(build_server, self.settings)
         return self._bridge
 
 
