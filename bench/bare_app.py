@@ -7,8 +7,8 @@ JSON at `/mcp`, on uvicorn), imported from its file rather than copied. One diff
 SDK's per-request INFO lines ("Terminating session: None") are turned down to WARNING, as our
 server does in shared/mcp_server.py, so neither side pays for writing a log line per request.
 
-With `--preload`, the named modules are imported first: the cold-start floor (common.FLOOR_PRELOAD),
-the bare app paying for the libraries our app cannot start without and nothing of ours.
+With `--preload`, the named modules are imported first: with common.REQUIRED_LIBRARIES, the bare app
+paying for the libraries our app cannot start without, and for nothing of ours.
 """
 
 from __future__ import annotations

@@ -8,11 +8,11 @@ retried) until it answers:
 - ours, first authenticated `tools/call` 200: the same, polling with the `tools/call` itself, so
   the time includes the validator's first key fetch and the MCP server's imports;
 - bare, first `tools/call` 200: `bench/bare_app.py`;
-- the floor, first `tools/call` 200: the bare app importing first what our app cannot start without
-  (`common.FLOOR_PRELOAD`: `azure.functions`, which function_app.py is written against, and PyJWT's
-  `jwt`, with `werkzeug` and `cryptography` that they import), and nothing of ours. No code of ours
-  can make our first call cheaper than this; if the floor is above 1.1×, so is any app built on
-  these libraries.
+- for reference, first `tools/call` 200: the bare app importing first the libraries ours cannot
+  start without (`common.REQUIRED_LIBRARIES`: `azure.functions`, which function_app.py is written
+  against, and PyJWT's `jwt`, with the `werkzeug` and `cryptography` they import), and nothing of
+  ours: what those libraries cost a cold start with the collector running as usual. Ours pays for
+  them too, and keeps what they and the SDK build from the collector (shared/collector.py).
 Our modules are compiled first (`compileall`), as pip compiled the SDK's when it installed it, and
 one discarded start of each warms the page cache. The ratios are medians of
 per-repetition ratios; the four starts of a repetition run back to back, the bare app's first in
@@ -288,7 +288,7 @@ def measure(reps: int, breakdown_reps: int) -> dict[str, Any]:
             "bare_call": ("bare", "/mcp", bare_env, None),
             "ours_health": ("ours", "/health", env, None),
             "ours_call": ("ours", "/mcp", env, token),
-            "floor_call": ("floor", "/mcp", bare_env, None),
+            "libraries_call": ("libraries", "/mcp", bare_env, None),
         }
         for start in starts.values():  # warm the page cache
             first_answer(*start)
@@ -305,7 +305,7 @@ def measure(reps: int, breakdown_reps: int) -> dict[str, Any]:
     def ratio(of: dict[str, list[float]], name: str) -> float:
         return common.median([x / b for x, b in zip(of[name], of["bare_call"], strict=True)])
 
-    health_ratio, call_ratio, floor_ratio = (ratio(runs, n) for n in ("ours_health", "ours_call", "floor_call"))
+    health_ratio, call_ratio, libraries_ratio = (ratio(runs, n) for n in ("ours_health", "ours_call", "libraries_call"))
     cpu_diff = common.median([(o - b) * 1000 for o, b in zip(cpu["ours_call"], cpu["bare_call"], strict=True)])
     # For orientation only, not the target: the CPU ratio without the azure.functions + werkzeug imports,
     # which the Functions worker in Azure has done before it imports function_app.
@@ -323,15 +323,15 @@ def measure(reps: int, breakdown_reps: int) -> dict[str, Any]:
         "cpu_ratio_without_azure_functions": without,
         "health_ratio": health_ratio,
         "call_ratio": call_ratio,
-        "floor_ratio": floor_ratio,
-        "floor_preload": list(common.FLOOR_PRELOAD),
+        "libraries_ratio": libraries_ratio,
+        "required_libraries": list(common.REQUIRED_LIBRARIES),
         "cpu_ratio": {
             "health": ratio(cpu, "ours_health"),
             "call": ratio(cpu, "ours_call"),
-            "floor": ratio(cpu, "floor_call"),
+            "libraries": ratio(cpu, "libraries_call"),
         },
         "targets": {"health_max": 0.5, "call_max": 1.1},
-        "met": {"health": health_ratio <= 0.5, "call": call_ratio <= 1.1, "floor": floor_ratio <= 1.1},
+        "met": {"health": health_ratio <= 0.5, "call": call_ratio <= 1.1},
         "importtime": import_time(),
         "route_imports": route_imports(),
     }
@@ -365,12 +365,14 @@ def report(data: dict[str, Any]) -> str:
             f"{cpu_ratio['call']:.2f}",
         ],
         [
-            "floor: the bare app importing " + " + ".join(f"`{m}`" for m in data["floor_preload"]) + " first",
-            f"{ms['floor_call']:.0f}",
-            f"{data['floor_ratio']:.2f}",
-            common.spread(alls["floor_call"]),
-            f"{cpu['floor_call']:.0f}",
-            f"{cpu_ratio['floor']:.2f}",
+            "for reference: the bare app importing "
+            + " + ".join(f"`{m}`" for m in data["required_libraries"])
+            + " first",
+            f"{ms['libraries_call']:.0f}",
+            f"{data['libraries_ratio']:.2f}",
+            common.spread(alls["libraries_call"]),
+            f"{cpu['libraries_call']:.0f}",
+            f"{cpu_ratio['libraries']:.2f}",
         ],
     ]
     headers = ["cold start (spawn → first 200)", "ms (median)", "× bare", "range (ms)", "server CPU ms", "× bare (CPU)"]
@@ -385,7 +387,7 @@ def report(data: dict[str, Any]) -> str:
             "",
             f"First `/health`: {data['health_ratio']:.2f}× the bare SDK's first `tools/call` (target ≤ 0.5×): "
             f"{common.verdict(data['met']['health'])}. First authenticated `tools/call`: {data['call_ratio']:.2f}× "
-            f"(target ≤ 1.1×): {common.verdict(data['met']['call'])}. {floor_sentence(data)}",
+            f"(target ≤ 1.1×): {common.verdict(data['met']['call'])}. {libraries_sentence(data)}",
             "",
             f'`python -X importtime -c "import function_app"`: {imp["total_us"] / 1000:.0f} ms in '
             f"{imp['modules']} modules (median of 3); costliest imports under it (cumulative): {top}.",
@@ -398,12 +400,12 @@ def report(data: dict[str, Any]) -> str:
     )
 
 
-def floor_sentence(data: dict[str, Any]) -> str:
-    floor, cpu = data["floor_ratio"], data["cpu_ratio"]["floor"]
-    within = "within" if data["met"]["floor"] else "above"
+def libraries_sentence(data: dict[str, Any]) -> str:
+    libraries, cpu = data["libraries_ratio"], data["cpu_ratio"]["libraries"]
     return (
-        f"The floor, the bare app paying only for the libraries our app cannot start without, is {floor:.2f}× "
-        f"(by CPU: {cpu:.2f}×), {within} that target; ours is {data['call_ratio'] / floor:.2f}× the floor."
+        f"The bare app importing the libraries ours cannot start without takes {libraries:.2f}× "
+        f"(by CPU: {cpu:.2f}×) with the collector running as usual; ours, which keeps them from it, "
+        f"{data['call_ratio'] / libraries:.2f}× that."
     )
 
 

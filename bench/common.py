@@ -158,20 +158,20 @@ def devhost_command(port: int) -> list[str]:
 
 # What our app cannot start without, whatever its own code: function_app.py is written against
 # `azure.functions` (which imports `werkzeug`), and tokens are validated with PyJWT, whose `jwt`
-# imports `cryptography` for RS256. The bare app importing these first is the floor of a cold start.
-FLOOR_PRELOAD = ("azure.functions", "jwt")
+# imports `cryptography` for RS256. The bare app importing these first shows what they cost.
+REQUIRED_LIBRARIES = ("azure.functions", "jwt")
 
 
 def bare_command(port: int, preload: tuple[str, ...] = ()) -> list[str]:
-    """The bare SDK app; with `preload`, those modules imported before it (the cold-start floor)."""
+    """The bare SDK app; with `preload`, those modules imported before it."""
     return [PYTHON, str(ROOT / "bench" / "bare_app.py"), str(port), *(f"--preload={m}" for m in preload)]
 
 
 def server_command(server: str, port: int) -> list[str]:
-    """`ours` (devhost), `bare`, or `floor` (the bare app importing FLOOR_PRELOAD first)."""
+    """`ours` (devhost), `bare`, or `libraries` (the bare app importing REQUIRED_LIBRARIES first)."""
     if server == "ours":
         return devhost_command(port)
-    return bare_command(port, FLOOR_PRELOAD if server == "floor" else ())
+    return bare_command(port, REQUIRED_LIBRARIES if server == "libraries" else ())
 
 
 @dataclass

@@ -10,7 +10,7 @@ benchmarks what it costs here. Every count is `valgrind --tool=cachegrind --cach
 `I refs` for a whole process (startup included), and differences between two such processes:
 
 - cold start: each server from spawn to its first `tools/call` answer (then stopped with SIGINT),
-  and the floor (cold_start.py): the bare app importing what ours cannot start without;
+  and the bare app importing the libraries ours cannot start without (cold_start.py);
 - its breakdown: (a) imports: the modules the bare app loads by its first answer imported in one
   process, then again with each family of the modules only ours loads added in turn (the
   families of cold_start.py); (b) the rest: bench/startup_probe.py stopped after each of its steps
@@ -135,7 +135,7 @@ def measure(requests: tuple[int, int], jobs: int) -> dict[str, Any]:
         tasks |= {
             "cold:ours": _task(serve, "ours", env, token),
             "cold:bare": _task(serve, "bare", bare_env, None),
-            "cold:floor": _task(serve, "floor", bare_env, None),
+            "cold:libraries": _task(serve, "libraries", bare_env, None),
         }
         n1, n2 = requests
         for server, server_env, tok in (("ours", env, token), ("bare", bare_env, None)):

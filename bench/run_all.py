@@ -166,15 +166,6 @@ def summary(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                 common.verdict(c["met"]["call"]),
             ]
         )
-        rows.append(
-            [
-                "  its floor: the bare app importing only what ours cannot start without",
-                f"{c['ms']['floor_call']:.0f} ms vs {c['ms']['bare_call']:.0f} ms",
-                f"{c['floor_ratio']:.2f}× (by CPU: {c['cpu_ratio']['floor']:.2f}×)",
-                "(≤ 1.1× for the target to be reachable)",
-                "reachable" if c["met"]["floor"] else "**unreachable**",
-            ]
-        )
     if m:
         n = m["requests_per_batch"]
         rows.append(
