@@ -10,7 +10,7 @@ benchmarks what it costs here. Every count is `valgrind --tool=cachegrind --cach
 `I refs` for a whole process (startup included), and differences between two such processes:
 
 - cold start: each server from spawn to its first `tools/call` answer (then stopped with SIGINT),
-  and the bare app importing the libraries ours cannot start without (cold_start.py);
+  and the bare app importing the libraries ours cannot start without (common.REQUIRED_LIBRARIES);
 - its breakdown: (a) imports: the modules the bare app loads by its first answer imported in one
   process, then again with each family of the modules only ours loads added in turn (the
   families of cold_start.py); (b) the rest: bench/startup_probe.py stopped after each of its steps
