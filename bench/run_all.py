@@ -101,7 +101,8 @@ def git_state() -> str:
         return subprocess.run(command, cwd=common.ROOT, capture_output=True, text=True, check=False).stdout.strip()
 
     commit = out("git", "rev-parse", "--short", "HEAD") or "?"
-    dirty = out("git", "status", "--porcelain", "--untracked-files=no")
+    # The report being rewritten is not a change to what was measured.
+    dirty = out("git", "status", "--porcelain", "--untracked-files=no", "--", ".", f":!{DOC.relative_to(common.ROOT)}")
     return f"{commit}{' with uncommitted changes' if dirty else ''}"
 
 
