@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -87,3 +88,26 @@ print(json.dumps([gc.isenabled(), before, after_validator, after_bridge, gc.get_
     assert after_bridge > after_validator + 100_000  # the MCP SDK
     # Frozen objects are still freed by reference counting (the old bridge's): the count can only drop.
     assert after_rebuild <= after_bridge
+
+
+def test_devhost_serves_with_the_collector_on_and_its_start_up_frozen(tmp_path: Path) -> None:
+    script = """
+import gc, json, sys
+import uvicorn
+seen = {}
+uvicorn.run = lambda app, **kw: seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count())
+from devhost.__main__ import main
+main(["--auth", "off", "--port", "7999"])
+print(json.dumps(seen))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "DEVHOST_STATE_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["enabled"]
+    assert seen["frozen"] > 10_000  # azure.functions, werkzeug, function_app and its routes
