@@ -29,6 +29,7 @@ tools:
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 test: $(VENV)/.dev tools lint
 	$(BIN)/python -m pytest

@@ -1,12 +1,12 @@
-"""The routes of the app: each function hands its request to `shared.handlers`.
+"""The routes of the app: each function hands its request to `shared.web.handlers`.
 
 Everything here is anonymous at the platform level on purpose: the app validates Entra ID
-tokens itself (see `shared/tokens.py`), so it runs and is tested the same way locally and in Azure.
+tokens itself (see `shared/auth/tokens.py`), so it runs and is tested the same way locally and in Azure.
 """
 
 import azure.functions as func
 
-from shared import handlers
+from shared.web import handlers
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 

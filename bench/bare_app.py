@@ -5,7 +5,7 @@
 The app is the conformance baseline's own `build_app()` (MCPServer, one `add` tool, stateless
 JSON at `/mcp`, on uvicorn), imported from its file rather than copied. One difference: the
 SDK's per-request INFO lines ("Terminating session: None") are turned down to WARNING, as our
-server does in shared/mcp_server.py, so neither side pays for writing a log line per request.
+server does in shared/mcp/server.py, so neither side pays for writing a log line per request.
 
 With `--preload`, the named modules are imported first: with common.REQUIRED_LIBRARIES, the bare app
 paying for the libraries our app cannot start without, and for nothing of ours.

@@ -52,7 +52,7 @@ PROBE = """
 import json, sys
 import azure.functions as func
 import function_app
-from shared import handlers
+from shared.web import handlers
 before = set(sys.modules)
 def req(method, path, headers=None, route_params=None):
     return func.HttpRequest(method=method, url='http://127.0.0.1:7071' + path, headers=headers or {},
@@ -408,7 +408,7 @@ def breakdown_report(data: dict[str, Any]) -> str:
             f"{work['key_fetch']:.1f}",
             "`AuthorityKeys.metadata()`: three GETs on loopback in a worker thread, keys parsed (plain http: no "
             f"CA roots). Over https, as in Azure, add the TLS context: {parts['tls_ms']['on_demand']:.1f} ms with "
-            f"roots read on demand (`shared.fetch.tls_context`), {parts['tls_ms']['whole_file']:.1f} ms for "
+            f"roots read on demand (`shared.auth.fetch.tls_context`), {parts['tls_ms']['whole_file']:.1f} ms for "
             "httpx2's default, which parses the whole CA file",
         ],
         [

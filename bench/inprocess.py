@@ -3,7 +3,7 @@
     python bench/inprocess.py [--requests 1000] [--reps 7]
 
 - ours: a `func.HttpRequest` (as the Functions worker builds it) into `function_app.mcp`, which is
-  `shared.handlers.mcp`: bearer token, validator (a token seen before, so the result cache answers,
+  `shared.web.handlers.mcp`: bearer token, validator (a token seen before, so the result cache answers,
   as for every request of a connected client but its first), authorization, the MCP bridge into the
   SDK's session manager, and a `func.HttpResponse` out;
 - bare: the same JSON-RPC as an ASGI request into the bare SDK app (`bench/bare_app.py`, its
@@ -13,7 +13,7 @@ No sockets and no HTTP server: only what each side does with a request. Both run
 process and event loop, in turn inside each repetition, timed in CPU time of the process
 (`time.process_time_ns`, which a neighbour taking the core does not inflate). The ratio is the
 median of the per-repetition ratios. Two more rows split our cost: authentication alone
-(`shared.auth.authenticate`) and the bridge alone (`McpBridge.handle`). The last row is the same
+(`shared.web.authenticate`) and the bridge alone (`McpBridge.handle`). The last row is the same
 request through devhost's Starlette app (devhost/server.py around the handler), ASGI in and out like
 the bare app: what devhost adds, which the throughput benchmark also pays (the Functions host does
 that conversion itself in Azure).
@@ -54,7 +54,7 @@ def asgi_request(path: str, body: bytes, headers: dict[str, str]) -> dict[str, A
 
 async def call_asgi(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
     """What an ASGI server does for one buffered request (the bridge's own runner); the status and body."""
-    from shared.mcp_bridge import run_buffered
+    from shared.mcp import run_buffered
 
     status, _, out = await run_buffered(app, dict(scope), body)
     return status, out
@@ -71,7 +71,7 @@ async def measure(requests: int, reps: int) -> dict[str, Any]:
     import azure.functions as func
 
     from shared import runtime as runtime_module
-    from shared.auth import authenticate
+    from shared.web import authenticate
 
     body = common.CALL_BODY.encode()
     url = f"http://127.0.0.1:{PORT}/mcp"

@@ -95,7 +95,7 @@ async def ours() -> dict[str, list[float]]:
     # fetch, built as it would be there, where no SSL_CERT_* variable is set.
     import httpcore2
 
-    from shared.fetch import tls_context
+    from shared.auth import tls_context
 
     for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
         os.environ.pop(name, None)
@@ -126,7 +126,7 @@ def main() -> int:
     preload(modules_file)
     # The driver of `first_call` (inprocess.call_asgi runs the bridge's `run_buffered`): loaded
     # before any step, so the bare app's steps do not pay for importing our modules.
-    import shared.mcp_bridge  # noqa: F401
+    from shared.mcp import run_buffered  # noqa: F401
 
     if os.environ.get("BENCH_STOP_AFTER") == "preload":
         os._exit(0)

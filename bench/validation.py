@@ -9,7 +9,7 @@
   already fetched;
 - ours, repeated: `TokenValidator.validate` on a token it has accepted before.
 
-Every row but the floor and PyJWT is the shipped `shared.tokens.TokenValidator`, unpatched. A
+Every row but the floor and PyJWT is the shipped `shared.auth.tokens.TokenValidator`, unpatched. A
 fresh validator starts each repetition, so its first token also parses the header segment, which
 every later token signed by the same key skips (as Entra's do).
 
@@ -38,8 +38,8 @@ async def measure(tokens: int, reps: int) -> dict[str, Any]:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
+    from shared.auth import TokenValidator
     from shared.settings import load_settings
-    from shared.tokens import TokenValidator
 
     with common.authority() as auth:
         settings = load_settings(auth.env())

@@ -17,8 +17,8 @@ from shared.collector import kept_from_collector
 from shared.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from shared.mcp_bridge import McpBridge
-    from shared.tokens import TokenValidator
+    from shared.auth.tokens import TokenValidator
+    from shared.mcp.bridge import McpBridge
 
 
 class Runtime:
@@ -34,7 +34,7 @@ class Runtime:
             with self._lock:
                 if self._validator is None:
                     with kept_from_collector():
-                        from shared.tokens import TokenValidator
+                        from shared.auth.tokens import TokenValidator
 
                         self._validator = TokenValidator(self.settings)
         return self._validator
@@ -45,8 +45,8 @@ class Runtime:
             with self._lock:
                 if self._bridge is None:
                     with kept_from_collector():
-                        from shared.mcp_bridge import McpBridge
-                        from shared.mcp_server import build_server
+                        from shared.mcp.bridge import McpBridge
+                        from shared.mcp.server import build_server
 
                         self._bridge = McpBridge(build_server, self.settings)
         return self._bridge

@@ -10,16 +10,19 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 import httpx2
+import jwt
 
 import function_app
-from devhost.authority import LocalAuthority
+from devhost.authority import LocalAuthority, SigningKey, mint_token
 from devhost.server import http_functions
 from shared import runtime
 
@@ -97,31 +100,105 @@ def mcp_request(method: str, params: dict[str, Any] | None = None, request_id: i
     return message
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(pair: bool = False) -> int:
+    """A free loopback port; with `pair`, one whose successor is free too (devhost's authority takes port + 1)."""
+    while True:
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            if not pair:
+                return port
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
 
 
-def start_devhost(env: dict[str, str], *args: str, cwd: Path = ROOT) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--port", str(port), "--log-level", "warning", *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"devhost exited: {process.stdout.read() if process.stdout else ''}")
+@dataclass
+class Devhost:
+    """A `python -m devhost` process, its URL and its output; with `--auth local`, what it takes to mint for it."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+    authority: str = ""
+    tenant: str = ""
+    audience: str = ""
+    key: SigningKey | None = None
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base_url}/mcp"
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def mint(self, **options: Any) -> str:
+        assert self.key is not None, "mint needs a devhost started with --auth local"
+        return mint_token(self.authority, self.tenant, self.audience, key=self.key, **options)
+
+    def stop(self) -> None:
+        self.process.terminate()
         try:
-            if httpx2.get(f"{base}/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx2.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("devhost did not become ready")
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> Devhost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_devhost(
+    env: Mapping[str, str],
+    *args: str,
+    cwd: Path = ROOT,
+    log: Path | None = None,
+    inherit_env: bool = True,
+    python: str = sys.executable,
+    timeout: float = 60,
+) -> Devhost:
+    """`python -m devhost ARGS` on a free port, once its /health answers 200.
+
+    `env` is added to this process's environment, or (`inherit_env=False`) is the whole of it. Output
+    goes to `log` (a fresh temporary file by default). With `--auth local`, the printed token tells
+    the returned host its authority, tenant and audience, and its signing key is loaded from the
+    state directory (DEVHOST_STATE_DIR, else `cwd`/.devhost), so the test can mint more tokens.
+    """
+    port = free_port(pair=True)
+    log = log or Path(tempfile.mkdtemp(prefix="devhost-")) / "devhost.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [python, "-m", "devhost", "--port", str(port), "--log-level", "warning", *args],
+            cwd=cwd,
+            env={**os.environ, **env} if inherit_env else dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    host = Devhost(process, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"devhost exited with {process.returncode}:\n{host.output()}")
+        try:
+            if httpx2.get(f"{host.base_url}/health", timeout=2).status_code == 200:
+                break
+        except httpx2.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            host.stop()
+            raise RuntimeError(f"devhost did not start in time:\n{host.output()}")
+        time.sleep(0.1)
+    printed = next((line for line in host.output().splitlines() if line.startswith("eyJ")), None)
+    if printed is not None:
+        claims = jwt.decode(printed, options={"verify_signature": False})
+        host.authority = claims["iss"].removesuffix(f"/{claims['tid']}/v2.0")
+        host.tenant, host.audience = claims["tid"], claims["aud"]
+        state = Path(env.get("DEVHOST_STATE_DIR") or cwd / ".devhost")
+        host.key = SigningKey.load_or_create(state / "signing-key.pem")
+    return host

@@ -12,8 +12,8 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from shared.identity import DEVELOPER, current_assertion, current_caller
-from shared.mcp_bridge import McpBridge, run_buffered
+from shared.auth.identity import DEVELOPER, current_assertion, current_caller
+from shared.mcp.bridge import McpBridge, run_buffered
 from shared.settings import load_settings
 
 

@@ -6,10 +6,8 @@ tests check that the right azure-identity class is built with the right argument
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +21,7 @@ import httpx2
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
+from support import Devhost, free_port, start_devhost
 
 from client import credentials
 from client.arguments import ArgumentError, parse_arguments
@@ -30,7 +29,6 @@ from client.cli import build_parser, main
 from client.config import AuthOptions, Target, auth_from
 from client.errors import EXIT_AUTH, EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_USAGE, Failure, from_response
 from client.routes import discover_scopes
-from devhost.authority import SigningKey, mint_token
 from shared.settings import SPEC_BY_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,93 +53,14 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def free_port(pair: bool = False) -> int:
-    """A free loopback port; with `pair`, one whose successor is free too (devhost's authority takes port + 1)."""
-    while True:
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            if not pair:
-                return port
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
-@dataclass
-class Devhost:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log: Path
-    # The local authority's identity, read from devhost's own output.
-    authority: str = ""
-    tenant: str = ""
-    audience: str = ""
-    key: SigningKey | None = None
-
-    @property
-    def mcp_url(self) -> str:
-        return f"{self.base_url}/mcp"
-
-    def mint(self, **options: Any) -> str:
-        assert self.key is not None
-        return mint_token(self.authority, self.tenant, self.audience, key=self.key, **options)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def start_devhost(tmp: Path, auth: str, env: Mapping[str, str]) -> Devhost:
-    port = free_port(pair=True)
-    log = tmp / f"devhost-{auth}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "--port", str(port), "--auth", auth, "--log-level", "warning"],
-            cwd=ROOT,
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    host = Devhost(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"devhost exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx2.get(f"{host.base_url}/health", timeout=2).status_code == 200:
-                return host
-        except httpx2.HTTPError:
-            pass
-        time.sleep(0.1)
-    host.stop()
-    pytest.fail(f"devhost did not start in time:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def devhost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
     """One devhost with its local authority for the whole module."""
     tmp = tmp_path_factory.mktemp("devhost")
     state = tmp / "state"
-    host = start_devhost(tmp, "local", clean_env(**SERVER_PINS, DEVHOST_STATE_DIR=str(state)))
+    env = clean_env(**SERVER_PINS, DEVHOST_STATE_DIR=str(state))
+    host = start_devhost(env, "--auth", "local", log=tmp / "devhost-local.log", inherit_env=False)
     try:
-        printed = next(line for line in host.log.read_text().splitlines() if line.startswith("eyJ"))
-        claims = claims_of(printed)
-        host.authority = claims["iss"].removesuffix(f"/{claims['tid']}/v2.0")
-        host.tenant, host.audience = claims["tid"], claims["aud"]
-        host.key = SigningKey.load_or_create(state / "signing-key.pem")
         check = httpx2.get(f"{host.base_url}/me", headers={"Authorization": f"Bearer {host.mint()}"}, timeout=10)
         assert check.status_code == 200, f"tokens signed with devhost's key are refused: {check.text}"
         yield host
@@ -158,7 +77,9 @@ def unreachable_entra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devh
         AZURE_CLIENT_ID=API,
         AZURE_AUTHORITY=f"http://127.0.0.1:{free_port()}/{TENANT}",
     )
-    host = start_devhost(tmp_path_factory.mktemp("entra"), "entra", env)
+    host = start_devhost(
+        env, "--auth", "entra", log=tmp_path_factory.mktemp("entra") / "devhost.log", inherit_env=False
+    )
     yield host
     host.stop()
 

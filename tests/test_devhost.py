@@ -72,13 +72,10 @@ def test_local_sign_in_prints_a_working_token_and_mints_more(tmp_path: Path) -> 
     for name in ("function_app.py", "host.json"):
         (tmp_path / name).write_text((ROOT / name).read_text())
     env = {"PYTHONPATH": str(ROOT), "AZURE_TENANT_ID": ""}
-    process, base = start_devhost(env, "--auth", "local", cwd=tmp_path)
-    try:
-        assert process.stdout is not None
-        lines = []
-        while not lines or not lines[-1].startswith("eyJ"):
-            lines.append(process.stdout.readline().strip())
-        printed = lines[-1]
+    with start_devhost(env, "--auth", "local", cwd=tmp_path) as host:
+        base = host.base_url
+        lines = host.output().splitlines()
+        printed = next(line for line in lines if line.startswith("eyJ"))
         assert any("Authentication: ON, local authority" in line for line in lines)
         assert (tmp_path / ".devhost" / "signing-key.pem").exists()
         me = httpx2.get(f"{base}/me", headers={"Authorization": f"Bearer {printed}"})
@@ -94,9 +91,6 @@ def test_local_sign_in_prints_a_working_token_and_mints_more(tmp_path: Path) -> 
         assert httpx2.get(f"{base}/me", headers={"Authorization": f"Bearer {v1}"}).json()["token_version"] == "1.0"
         expired = run_devhost_command("token", "--minutes", "-10", cwd=tmp_path).stdout.strip()
         assert httpx2.get(f"{base}/me", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def test_token_command_before_the_first_run_explains(tmp_path: Path) -> None:
@@ -108,12 +102,8 @@ def test_token_command_before_the_first_run_explains(tmp_path: Path) -> None:
 def test_auth_off_is_loud(tmp_path: Path) -> None:
     for name in ("function_app.py", "host.json"):
         (tmp_path / name).write_text((ROOT / name).read_text())
-    process, base = start_devhost({"PYTHONPATH": str(ROOT)}, "--auth", "off", cwd=tmp_path)
-    try:
-        response = httpx2.get(f"{base}/me")
+    with start_devhost({"PYTHONPATH": str(ROOT)}, "--auth", "off", cwd=tmp_path) as host:
+        response = httpx2.get(f"{host.base_url}/me")
         assert response.status_code == 200 and response.json()["development"] is True
         assert response.headers["x-auth-mode"].startswith("off")
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=10)[0]
-    assert "Authentication is OFF" in output
+    assert "Authentication is OFF" in host.output()

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from support import start_devhost
 
-from shared.docs_page import DOCS_ASSETS, docs_asset
+from shared.web.docs_page import DOCS_ASSETS, docs_asset
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No browser can be downloaded here: Debian's is used, and its background traffic is turned off.
@@ -54,12 +54,8 @@ def _get(url: str) -> tuple[int, dict[str, str], bytes]:
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """devhost serving the real function_app.py, authentication off."""
-    process, base = start_devhost({}, "--auth", "off")
-    try:
-        yield base
-    finally:
-        process.terminate()
-        process.wait(10)
+    with start_devhost({}, "--auth", "off") as host:
+        yield host.base_url
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +133,7 @@ def test_try_it_out_reaches_the_api_under_the_policy(page: Page, server: str) ->
     assert problems == []
 
 
-# The routes behind the page, without a browser: they check the host's wiring as much as shared/openapi.py.
+# The routes behind the page, without a browser: they check the host's wiring as much as shared/web/openapi.py.
 
 
 def test_every_asset_is_served_with_its_type_and_nothing_else(server: str) -> None:

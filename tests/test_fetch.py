@@ -17,8 +17,8 @@ from graph_fixtures import TlsFiles, make_tls
 from support import CLIENT, TENANT
 
 from devhost.authority import LocalAuthority
-from shared import fetch
-from shared.fetch import HttpFetcher, tls_context
+from shared.auth import fetch
+from shared.auth.fetch import HttpFetcher, tls_context
 from shared.settings import load_settings
 
 DOCUMENT = {"issuer": "https://login.example/tenant/v2.0"}

@@ -9,7 +9,7 @@ import pytest
 from support import CLIENT, MCP_ACCEPT, TENANT, body_of, call, challenge, configure, env_for, mcp_request
 
 from devhost.authority import LocalAuthority
-from shared.responses import DEVELOPMENT_HEADER
+from shared.web.responses import DEVELOPMENT_HEADER
 
 INIT_PARAMS = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
 MODERN = "2026-07-28"

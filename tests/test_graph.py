@@ -26,8 +26,11 @@ from graph_fixtures import JWT_BEARER, FakeEntraGraph, Reply, TlsFiles, entra_er
 from support import CLIENT, MCP_ACCEPT, TENANT, body_of, call, challenge, configure, mcp_request
 
 from devhost.authority import SigningKey
-from shared import graph, graph_errors, obo, runtime
-from shared.identity import Principal, current_assertion, current_caller
+from shared import runtime
+from shared.auth.identity import Principal, current_assertion, current_caller
+from shared.graph import errors as graph_errors
+from shared.graph import obo
+from shared.graph import profile as graph
 
 SECRET = "test-client-secret-value"
 MI_CLIENT = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
@@ -155,7 +158,7 @@ async def test_the_tool_returns_the_profile(entra: FakeEntraGraph) -> None:
 
 
 async def test_the_tool_is_listed_with_an_output_schema(entra: FakeEntraGraph) -> None:
-    from shared.mcp_server import build_server
+    from shared.mcp.server import build_server
 
     tools = {t.name: t for t in await build_server().list_tools()}
     described = tools["graph_profile"]
@@ -165,21 +168,24 @@ async def test_the_tool_is_listed_with_an_output_schema(entra: FakeEntraGraph) -
 
 
 async def test_the_tool_reads_the_context_variables(entra: FakeEntraGraph) -> None:
-    """The tool on the in-memory SDK client: who calls and with which token come from the ContextVars."""
+    """The tool on the in-memory SDK client: who calls, with which token and settings come from the ContextVars."""
     from mcp import Client
 
-    from shared.mcp_server import build_server
+    from shared.mcp.context import current_settings
+    from shared.mcp.server import build_server
 
     rt = configure(graph_env(entra))
     token = user_token(entra)
     caller = await rt.validator.validate(token)
     caller_reset, assertion_reset = current_caller.set(caller), current_assertion.set(token)
+    settings_reset = current_settings.set(rt.settings)
     try:
         async with Client(build_server()) as client:
             result = await client.call_tool("graph_profile", {})
     finally:
         current_caller.reset(caller_reset)
         current_assertion.reset(assertion_reset)
+        current_settings.reset(settings_reset)
     assert not result.is_error
     assert result.structured_content is not None
     assert result.structured_content["id"] == caller.oid

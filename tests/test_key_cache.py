@@ -10,8 +10,8 @@ from support import CLIENT, TENANT, body_of, call, configure, env_for
 from test_hostile_tokens import ATTACKER, attacker
 
 from devhost.authority import LocalAuthority
+from shared.auth.tokens import InvalidToken, KeysUnavailable, TokenValidator
 from shared.settings import load_settings
-from shared.tokens import InvalidToken, KeysUnavailable, TokenValidator
 
 
 def validator_for(authority: LocalAuthority, **env: str) -> TokenValidator:

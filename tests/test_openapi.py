@@ -18,12 +18,12 @@ from support import CLIENT, MCP_ACCEPT, TENANT, body_of, call, configure, mcp_re
 import function_app
 from devhost.server import http_functions, route_prefix, starlette_paths
 from shared import __version__
-from shared.docs_page import DOCS_ASSETS, DOCS_CSP, docs_asset, docs_csp, docs_page
-from shared.identity import DEVELOPER, principal_from_claims
-from shared.metadata import protected_resource_metadata
-from shared.openapi import openapi_document
+from shared.auth.identity import DEVELOPER, principal_from_claims
+from shared.graph.schema import PROFILE_FIELDS
 from shared.settings import load_settings
-from shared.tools import PROFILE_FIELDS
+from shared.web.docs_page import DOCS_ASSETS, DOCS_CSP, docs_asset, docs_csp, docs_page
+from shared.web.metadata import protected_resource_metadata
+from shared.web.openapi import openapi_document
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTHORITY = f"https://login.microsoftonline.com/{TENANT}"
@@ -274,7 +274,7 @@ def test_anything_else_is_unknown(name: str) -> None:
 
 
 def test_vendor_files_are_read_once_and_not_at_import() -> None:
-    code = "import sys, shared.docs_page; sys.exit('swagger_ui_bundle' in sys.modules)"
+    code = "import sys, shared.web.docs_page; sys.exit('swagger_ui_bundle' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=False).returncode == 0
     first, again = docs_asset("swagger-ui-bundle.js"), docs_asset("swagger-ui-bundle.js")
     assert first is not None and again is not None and first[0] is again[0]

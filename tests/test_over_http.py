@@ -22,10 +22,8 @@ def issuer() -> Iterator[LocalAuthority]:
 @pytest.fixture(scope="module")
 def devhost(issuer: LocalAuthority) -> Iterator[str]:
     env = {"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": CLIENT, "AZURE_AUTHORITY": issuer.authority(TENANT)}
-    process, base = start_devhost(env, "--auth", "entra")
-    yield base
-    process.terminate()
-    process.wait(10)
+    with start_devhost(env, "--auth", "entra") as host:
+        yield host.base_url
 
 
 def connect(

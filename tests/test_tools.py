@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.identity import current_caller
-from shared.mcp_server import build_server
+from shared.auth.identity import current_caller
+from shared.mcp.server import build_server
 
 server = build_server()
 

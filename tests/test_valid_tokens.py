@@ -9,8 +9,8 @@ import pytest
 from support import CLIENT, OTHER_TENANT, TENANT, body_of, call, challenge, configure, env_for
 
 from devhost.authority import LOCAL_CLIENT_APP_ID, LocalAuthority
+from shared.auth.tokens import InvalidToken, TokenValidator
 from shared.settings import load_settings
-from shared.tokens import InvalidToken, TokenValidator
 
 MULTI = {"AZURE_TENANT_ID": "organizations", "ALLOWED_TENANTS": f"{TENANT} {OTHER_TENANT}"}
 
@@ -180,7 +180,7 @@ async def test_cached_result_never_outlives_the_token(authority: LocalAuthority,
 
 
 async def test_result_cache_is_bounded(authority: LocalAuthority, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared import tokens
+    from shared.auth import tokens
 
     monkeypatch.setattr(tokens, "RESULT_CACHE_SIZE", 20)
     validator = TokenValidator(load_settings(env_for(authority)))

@@ -9,10 +9,11 @@ from typing import Any, TypeVar
 
 import azure.functions as func
 
-from shared import __version__, responses
-from shared.auth import authenticate, bearer_token
-from shared.metadata import protected_resource_metadata
+from shared import __version__
 from shared.runtime import current
+from shared.web import responses
+from shared.web.bearer import authenticate, bearer_token
+from shared.web.metadata import protected_resource_metadata
 
 MCP_METHODS = ("POST",)
 
@@ -64,9 +65,9 @@ async def me(req: func.HttpRequest) -> func.HttpResponse:
         return caller
     if req.params.get("graph") == "true":
         # Imported here: Graph (requests, azure-identity) stays off the cold path of every other route.
-        from shared.graph import me_with_graph
+        from shared.web.graph_route import me_with_graph
 
-        return await me_with_graph(req, runtime, caller)
+        return await me_with_graph(req, runtime.settings, caller)
     return responses.json_response(caller.to_dict())
 
 
@@ -98,7 +99,7 @@ def protected_resource(req: func.HttpRequest) -> func.HttpResponse:
 
 @_says_when_auth_is_off
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.openapi import openapi_document
+    from shared.web.openapi import openapi_document
 
     settings = current().settings
     document = openapi_document(
@@ -112,7 +113,7 @@ def openapi(req: func.HttpRequest) -> func.HttpResponse:
 
 @_says_when_auth_is_off
 def docs(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import docs_page
+    from shared.web import docs_page
 
     settings = current().settings
     name = req.route_params.get("name")

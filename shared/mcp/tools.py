@@ -8,12 +8,14 @@ saying what was wrong, never an HTTP 500 or a bare "Error executing tool".
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from shared.identity import current_assertion, current_caller
+from shared.auth.identity import current_assertion, current_caller
+from shared.graph.schema import GraphProfile
+from shared.mcp.context import current_settings
 
 # JSON has no NaN or infinity, but Python's parser accepts them: refuse them at the schema.
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -79,28 +81,6 @@ def whoami() -> dict[str, Any]:
     return caller.to_dict()
 
 
-# Functional syntax: Graph's camelCase names are not Python attribute names.
-GraphProfile = TypedDict(  # noqa: UP013
-    "GraphProfile",
-    {
-        "id": str,
-        "displayName": str | None,
-        "givenName": str | None,
-        "surname": str | None,
-        "userPrincipalName": str | None,
-        "mail": str | None,
-        "jobTitle": str | None,
-        "officeLocation": str | None,
-        "mobilePhone": str | None,
-        "businessPhones": list[str],
-        "preferredLanguage": str | None,
-    },
-    total=False,
-)
-# What is asked of Graph (`$select`) and returned: exactly the fields of the tool's output schema.
-PROFILE_FIELDS = tuple(GraphProfile.__annotations__)
-
-
 async def graph_profile() -> GraphProfile:
     """Your Microsoft Graph profile (GET /v1.0/me): display name, mail, job title, user principal name, id and more.
 
@@ -108,15 +88,14 @@ async def graph_profile() -> GraphProfile:
     needs a signed-in user's token (app-only callers cannot use it).
     """
     # Imported here: the on-behalf-of machinery stays off the cold start of every other tool.
-    from shared.graph import fetch_profile
-    from shared.graph_errors import GraphError
-    from shared.runtime import current
+    from shared.graph.errors import GraphError
+    from shared.graph.profile import fetch_profile
 
-    caller = current_caller.get()
-    if caller is None:
+    caller, settings = current_caller.get(), current_settings.get()
+    if caller is None or settings is None:
         raise ToolError("no caller identity reached this tool")
     try:
-        profile = await fetch_profile(current().settings, caller, current_assertion.get())
+        profile = await fetch_profile(settings, caller, current_assertion.get())
     except GraphError as exc:
         raise ToolError(exc.tool_message()) from None
     return profile  # type: ignore[return-value]

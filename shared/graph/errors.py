@@ -3,7 +3,7 @@
 Each failure becomes an HTTP status a client can act on, an OAuth-style error code and a
 description in our own words: a token, a secret or Entra's raw text never reaches a response,
 and logs carry only status, error codes, trace and correlation IDs. The same error answers the
-route (`to_response`) and the tool (`tool_message`).
+route (`shared.web.graph_route`) and the tool (`tool_message`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,8 @@ from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-import azure.functions as func
-
-from shared import responses
-from shared.identity import Principal
-from shared.obo import ManagedIdentityUnavailable, authority_host
+from shared.auth.identity import Principal
+from shared.graph.obo import ManagedIdentityUnavailable, authority_host
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -69,25 +66,6 @@ class GraphError(Exception):
         self.retry_after = retry_after
         # Base64 of the claims JSON, as Entra's claims-challenge convention has it.
         self.claims = claims
-
-    def to_response(self, req: func.HttpRequest, settings: Settings) -> func.HttpResponse:
-        if self.status == 401:
-            return responses.unauthorized(req, settings, self.description)
-        headers: dict[str, str] = {}
-        if self.retry_after is not None:
-            headers["Retry-After"] = str(self.retry_after)
-        if self.claims is not None:
-            headers["WWW-Authenticate"] = responses.bearer_challenge(
-                [
-                    ("realm", ""),
-                    ("authorization_uri", f"{settings.authority}/oauth2/v2.0/authorize"),
-                    ("error", "insufficient_claims"),
-                    ("error_description", self.description),
-                    ("claims", self.claims),
-                    ("resource_metadata", responses.metadata_url(req)),
-                ]
-            )
-        return responses.error_response(self.status, self.error, self.description, headers)
 
     def tool_message(self) -> str:
         message = self.description

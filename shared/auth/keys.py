@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from shared.fetch import HttpFetcher
+from shared.auth.fetch import HttpFetcher
 
 log = logging.getLogger(__name__)
 

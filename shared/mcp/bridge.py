@@ -21,7 +21,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
-from shared.identity import Principal, current_assertion, current_caller
+from shared.auth.identity import Principal, current_assertion, current_caller
+from shared.mcp.context import current_settings
 from shared.settings import Settings
 
 LOCAL_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
@@ -40,6 +41,7 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 class McpBridge:
     def __init__(self, build_server: Callable[[], MCPServer], settings: Settings) -> None:
         self._server = build_server()
+        self._settings = settings
         self._security = transport_security(settings)
         self._managers: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, asyncio.Future[StreamableHTTPSessionManager]
@@ -63,11 +65,13 @@ class McpBridge:
             self._last = (weakref.ref(loop), manager)
         scope = _scope(req)
         caller_reset, assertion_reset = current_caller.set(caller), current_assertion.set(assertion)
+        settings_reset = current_settings.set(self._settings)
         try:
             status, headers, body = await run_buffered(manager.handle_request, scope, req.get_body() or b"")
         finally:
             current_caller.reset(caller_reset)
             current_assertion.reset(assertion_reset)
+            current_settings.reset(settings_reset)
         return _response(status, headers, body)
 
     async def _manager(self) -> StreamableHTTPSessionManager:

@@ -2,8 +2,8 @@
 
 The caller's token is never sent to Graph (the MCP specification forbids token passthrough, and
 Graph would refuse it: its audience is this API). It is the user assertion of an on-behalf-of
-exchange (`shared.obo`), and the Graph token Entra ID issues for the same user is the only token
-Graph sees. Failures become a `GraphError` (`shared.graph_errors`): the route answers it as
+exchange (`shared.graph.obo`), and the Graph token Entra ID issues for the same user is the only token
+Graph sees. Failures become a `GraphError` (`shared.graph.errors`): the route answers it as
 HTTP, the tool as a tool error.
 
 Everything blocking (azure-identity and Graph calls) runs in a worker thread.
@@ -14,15 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import azure.functions as func
-
-from shared import responses
-from shared.auth import bearer_token
-from shared.graph_errors import GraphError, entra_failure, graph_failure
-from shared.identity import Principal
-from shared.obo import (
+from shared.auth.identity import Principal
+from shared.graph.errors import GraphError, entra_failure, graph_failure
+from shared.graph.obo import (
     HTTP_CONNECT_TIMEOUT,
     HTTP_READ_TIMEOUT,
     MAX_CREDENTIALS,
@@ -30,11 +26,8 @@ from shared.obo import (
     OboCredentials,
     unavailable_reason,
 )
+from shared.graph.schema import PROFILE_FIELDS
 from shared.settings import Settings
-from shared.tools import PROFILE_FIELDS
-
-if TYPE_CHECKING:
-    from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -139,12 +132,3 @@ async def fetch_profile(settings: Settings, caller: Principal, assertion: str | 
     if reason := unavailable_reason(settings):
         raise GraphError(503, "graph_unavailable", reason)
     return await asyncio.to_thread(client_for(settings).profile, caller, assertion)
-
-
-async def me_with_graph(req: func.HttpRequest, runtime: Runtime, caller: Principal) -> func.HttpResponse:
-    """`GET /me?graph=true`: the caller as their token describes them, and their Graph profile under `graph`."""
-    try:
-        profile = await fetch_profile(runtime.settings, caller, bearer_token(req) or None)
-    except GraphError as exc:
-        return exc.to_response(req, runtime.settings)
-    return responses.json_response({**caller.to_dict(), "graph": profile})

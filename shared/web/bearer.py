@@ -1,4 +1,4 @@
-"""Who is calling: the bearer token of a request checked, and the caller authorized, or the answer to send."""
+"""Who is calling: a request's bearer token checked and the caller authorized, or the answer to send."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import logging
 
 import azure.functions as func
 
-from shared import responses
-from shared.identity import DEVELOPER, Principal
+from shared.auth.identity import DEVELOPER, Principal
 from shared.runtime import Runtime
+from shared.web import responses
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ async def authenticate(req: func.HttpRequest, runtime: Runtime) -> Principal | f
         return responses.unauthorized(req, settings, "The Authorization header must carry a Bearer token.")
 
     validator = runtime.validator  # imports PyJWT and cryptography on the first call (see runtime.py)
-    from shared.tokens import InsufficientPermission, InvalidToken, KeysUnavailable, authorize
+    from shared.auth.tokens import InsufficientPermission, InvalidToken, KeysUnavailable, authorize
 
     try:
         principal = await validator.validate(token)

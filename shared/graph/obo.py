@@ -28,7 +28,7 @@ token back from the cache. `.default` means the Graph permissions the app regist
 
 Everything here that reaches the network blocks: callers run it in a worker thread. azure-identity
 is imported on first use only, off the cold-start path. A failed exchange raises what
-azure-identity raised; `shared.graph_errors` says what it means for the client.
+azure-identity raised; `shared.graph.errors` says what it means for the client.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from shared.identity import Principal
+from shared.auth.identity import Principal
 from shared.settings import Settings, check_fetch_url, is_loopback_host
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 # Credentials kept, one per caller and token: each (MSAL app, pipeline, cached tokens) is about 55 KB.
 MAX_CREDENTIALS = 256
-# For Entra ID here and for Graph in shared.graph: both go over one connection pool.
+# For Entra ID here and for Graph in shared.graph.profile: both go over one connection pool.
 HTTP_CONNECT_TIMEOUT = 5.0
 HTTP_READ_TIMEOUT = 15.0
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import jwt
 
-from shared.identity import Principal, principal_from_claims
-from shared.keys import MAX_KID_LENGTH, AuthorityKeys, AuthorityMetadata, FetchJson, KeysUnavailable
+from shared.auth.identity import Principal, principal_from_claims
+from shared.auth.keys import MAX_KID_LENGTH, AuthorityKeys, AuthorityMetadata, FetchJson, KeysUnavailable
 from shared.settings import GUID, Settings
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ import logging
 
 from mcp.server.mcpserver import MCPServer
 
-from shared import __version__, tools
+from shared import __version__
+from shared.mcp import tools
 
 INSTRUCTIONS = (
     "Math tools (add, subtract, multiply, divide, power, sqrt), echo, whoami (who the server believes is "

@@ -1,11 +1,11 @@
-"""The OpenAPI 3.1 description of the REST routes (rendered by the `/docs` page, `shared/docs_page.py`)."""
+"""The OpenAPI 3.1 description of the REST routes (rendered by the `/docs` page, `shared/web/docs_page.py`)."""
 
 from __future__ import annotations
 
 from copy import deepcopy
 from typing import Any
 
-from shared.tools import PROFILE_FIELDS
+from shared.graph.schema import PROFILE_FIELDS
 
 Json = dict[str, Any]
 
