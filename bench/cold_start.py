@@ -34,7 +34,6 @@ off these paths.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import json
@@ -450,14 +449,8 @@ def breakdown_report(data: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=9)
-    parser.add_argument("--breakdown-reps", type=int, default=5)
-    args = parser.parse_args()
-    data = measure(args.reps, args.breakdown_reps)
-    common.save("cold_start", data)
-    print(report(data))
-    return 0
+    options: dict[str, common.Option] = {"reps": (int, 9), "breakdown-reps": (int, 5)}
+    return common.run_step("cold_start", __doc__, options, measure, report)
 
 
 if __name__ == "__main__":

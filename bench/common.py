@@ -6,8 +6,11 @@ stopped (by their own process id) when a benchmark ends.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import http.client
+import inspect
 import json
 import os
 import socket
@@ -16,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,37 @@ def save(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, sort_keys=True))
     return path
+
+
+# One option of a step: (type, default) or (type, default, help).
+Option = tuple[Callable[[str], Any], Any] | tuple[Callable[[str], Any], Any, str]
+
+
+def run_step(
+    name: str,
+    doc: str | None,
+    options: dict[str, Option],
+    measure: Callable[..., dict[str, Any] | Awaitable[dict[str, Any]]],
+    report: Callable[[dict[str, Any]], str],
+    *,
+    missing: Callable[[], str | None] = lambda: None,
+) -> int:
+    """A benchmark script's `main`: its `--options` parsed and passed to `measure` in order (async or
+    not), the result saved as results/`name`.json and its report printed. `missing` names a tool the
+    step cannot run without (exit 2)."""
+    parser = argparse.ArgumentParser(description=(doc or name).split("\n")[0])
+    for flag, (kind, default, *text) in options.items():
+        parser.add_argument(f"--{flag}", type=kind, default=default, help=text[0] if text else None)
+    values = vars(parser.parse_args()).values()
+    if problem := missing():
+        print(problem, file=sys.stderr)
+        return 2
+    data = measure(*values)
+    if inspect.isawaitable(data):
+        data = asyncio.run(data)
+    save(name, data)
+    print(report(data))
+    return 0
 
 
 def load(name: str) -> dict[str, Any] | None:

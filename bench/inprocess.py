@@ -21,7 +21,6 @@ that conversion itself in Azure).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -194,14 +193,8 @@ def report(data: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--reps", type=int, default=7)
-    args = parser.parse_args()
-    data = asyncio.run(measure(args.requests, args.reps))
-    common.save("inprocess", data)
-    print(report(data))
-    return 0
+    options: dict[str, common.Option] = {"requests": (int, 1000), "reps": (int, 7)}
+    return common.run_step("inprocess", __doc__, options, measure, report)
 
 
 if __name__ == "__main__":

@@ -23,14 +23,11 @@ Writes bench/results/instructions.json and prints the tables; docs/performance.m
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import itertools
-import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -206,20 +203,21 @@ def report(data: dict[str, Any]) -> str:
     )
 
 
+def request_pair(text: str) -> tuple[int, int]:
+    n1, n2 = (int(n) for n in text.split(","))
+    return n1, n2
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", default="300,1300", help="N1,N2 requests for the per-request count")
-    parser.add_argument("--jobs", type=int, default=2, help="valgrind processes at once (counts do not depend on it)")
-    args = parser.parse_args()
-    n1, n2 = (int(n) for n in args.requests.split(","))
-    if shutil.which("valgrind") is None:
-        print("valgrind is not installed", file=sys.stderr)
-        return 2
-    data = measure((n1, n2), args.jobs)
-    common.save("instructions", data)
-    print(report(data))
-    print(json.dumps({k: v for k, v in data["counts"].items()}, indent=1), file=sys.stderr)
-    return 0
+    options: dict[str, common.Option] = {
+        "requests": (request_pair, "300,1300", "N1,N2 requests for the per-request count"),
+        "jobs": (int, 2, "valgrind processes at once (counts do not depend on it)"),
+    }
+
+    def missing() -> str | None:
+        return None if shutil.which("valgrind") else "valgrind is not installed"
+
+    return common.run_step("instructions", __doc__, options, measure, report, missing=missing)
 
 
 if __name__ == "__main__":

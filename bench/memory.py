@@ -16,7 +16,6 @@ interval (plus the first), however many requests arrive.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from typing import Any
@@ -109,16 +108,13 @@ def report(data: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--refresh", type=int, default=10, help="JWKS_REFRESH_SECONDS of devhost")
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--fresh-every", type=int, default=100, help="one request in N has a first-seen token")
-    args = parser.parse_args()
-    data = measure(args.requests, args.refresh, args.concurrency, args.fresh_every)
-    common.save("memory", data)
-    print(report(data))
-    return 0
+    options: dict[str, common.Option] = {
+        "requests": (int, 10_000),
+        "refresh": (int, 10, "JWKS_REFRESH_SECONDS of devhost"),
+        "concurrency": (int, 8),
+        "fresh-every": (int, 100, "one request in N has a first-seen token"),
+    }
+    return common.run_step("memory", __doc__, options, measure, report)
 
 
 if __name__ == "__main__":

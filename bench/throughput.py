@@ -16,7 +16,6 @@ which may force at most one refresh per JWKS_MIN_REFRESH_SECONDS.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from typing import Any
@@ -149,16 +148,13 @@ def report(data: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--flood", type=int, default=2000, help="requests with an unknown `kid`")
-    args = parser.parse_args()
-    data = measure(args.seconds, args.reps, args.concurrency, args.flood)
-    common.save("throughput", data)
-    print(report(data))
-    return 0
+    options: dict[str, common.Option] = {
+        "seconds": (float, 4.0),
+        "reps": (int, 5),
+        "concurrency": (int, 8),
+        "flood": (int, 2000, "requests with an unknown `kid`"),
+    }
+    return common.run_step("throughput", __doc__, options, measure, report)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ inside each repetition, and each ratio is the median of the per-repetition ratio
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import base64
 import time
 from typing import Any
@@ -156,14 +154,8 @@ def report(data: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tokens", type=int, default=500)
-    parser.add_argument("--reps", type=int, default=9)
-    args = parser.parse_args()
-    data = asyncio.run(measure(args.tokens, args.reps))
-    common.save("validation", data)
-    print(report(data))
-    return 0
+    options: dict[str, common.Option] = {"tokens": (int, 500), "reps": (int, 9)}
+    return common.run_step("validation", __doc__, options, measure, report)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
     python -m devhost [--port 7071] [--host 127.0.0.1] [--auth auto|local|entra|off]
     python -m devhost token [--app] [--scope S]... [--role R]... [--minutes N] [--v1]
 
-`--auth auto` (the default) uses Entra when a tenant is configured, and otherwise the local
-authority: an Entra-like issuer on loopback whose tokens the app validates like Entra's.
+`--auth auto` (the default) serves without authentication when ENABLE_AUTH=false is set (in the
+environment or local.settings.json, as the original server's development mode), uses Entra when a
+tenant is configured, and otherwise the local authority: an Entra-like issuer on loopback whose
+tokens the app validates like Entra's. The access log redacts credentials in URLs (devhost/logs.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,14 +45,25 @@ def local_identity(port: int | None = None) -> dict[str, str | int]:
     return state
 
 
+def auto_mode(environ: Mapping[str, str]) -> str:
+    """`--auth auto`: an explicit ENABLE_AUTH=false (the original server's development mode) wins; then
+    Entra when a tenant is configured, else the local authority."""
+    from shared.settings import load_settings
+
+    if "ENABLE_AUTH" in environ and not load_settings(environ).auth_enabled:
+        return "off"
+    return "entra" if environ.get("AZURE_TENANT_ID") else "local"
+
+
 def start(args: argparse.Namespace) -> Starlette:
     """The settings and (with `--auth local`) the local authority set up, and the app's ASGI routes built."""
     from devhost.server import build_app, load_local_settings
+    from shared.settings import load_settings
 
     load_local_settings(ROOT / "local.settings.json", os.environ)  # type: ignore[arg-type]
     mode = args.auth
     if mode == "auto":
-        mode = "entra" if os.environ.get("AZURE_TENANT_ID") else "local"
+        mode = auto_mode(os.environ)
     token = None
     if mode == "local":
         from devhost.authority import LocalAuthority, SigningKey
@@ -81,7 +95,11 @@ def start(args: argparse.Namespace) -> Starlette:
         print(f"\nAuthentication: ON, local authority at {os.environ['AZURE_AUTHORITY']} (client id {client})")
         print(f"MCP URL: {base}/mcp\nBearer token (24 h; more with `python -m devhost token`):\n{token}\n")
     elif mode == "off":
-        print("\n!!! Authentication is OFF: every caller is the local developer. Never do this in Azure. !!!\n")
+        refused = load_settings(os.environ).problems
+        if refused:
+            print("\nAuthentication cannot be turned off here; every call answers 503:\n  " + "\n  ".join(refused))
+        else:
+            print("\n!!! Authentication is OFF: every caller is the local developer. Never do this in Azure. !!!\n")
     else:
         print(f"\nAuthentication: ON, Entra tenant {os.environ.get('AZURE_TENANT_ID')}\nMCP URL: {base}/mcp\n")
     sys.stdout.flush()
@@ -99,7 +117,9 @@ def serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         app = start(args)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="off")
+    from devhost.logs import log_config
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=log_config(), lifespan="off")
     return 0
 
 

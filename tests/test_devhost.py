@@ -13,6 +13,7 @@ import pytest
 from support import start_devhost
 
 import function_app
+from devhost.logs import SECRET_PARAMETERS, redact_url
 from devhost.server import http_functions, load_local_settings, route_prefix, starlette_paths
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,3 +108,63 @@ def test_auth_off_is_loud(tmp_path: Path) -> None:
         assert response.status_code == 200 and response.json()["development"] is True
         assert response.headers["x-auth-mode"].startswith("off")
     assert "Authentication is OFF" in host.output()
+
+
+@pytest.mark.parametrize("where", ["environment", "local.settings.json"])
+def test_enable_auth_false_wins_over_the_auto_choice(tmp_path: Path, where: str) -> None:
+    """The original server's development mode: ENABLE_AUTH=false serves without a token, loudly."""
+    for name in ("function_app.py", "host.json"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    env = {"PYTHONPATH": str(ROOT), "AZURE_TENANT_ID": "", "ENVIRONMENT": "development"}
+    if where == "environment":
+        env["ENABLE_AUTH"] = "false"
+    else:
+        (tmp_path / "local.settings.json").write_text(json.dumps({"Values": {"ENABLE_AUTH": "false"}}))
+    with start_devhost(env, cwd=tmp_path) as host:
+        response = httpx2.get(f"{host.base_url}/me")
+        health = httpx2.get(f"{host.base_url}/health").json()
+    assert response.status_code == 200 and response.json()["development"] is True
+    assert response.headers["x-auth-mode"].startswith("off")
+    assert health["auth"] == "off"
+    assert "Authentication is OFF" in host.output() and "local authority" not in host.output()
+    assert not (tmp_path / ".devhost" / "signing-key.pem").exists()
+
+
+def test_enable_auth_false_is_still_refused_in_production(tmp_path: Path) -> None:
+    for name in ("function_app.py", "host.json"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    env = {"PYTHONPATH": str(ROOT), "ENABLE_AUTH": "false", "ENVIRONMENT": "production"}
+    with start_devhost(env, cwd=tmp_path) as host:
+        response = httpx2.get(f"{host.base_url}/me")
+        health = httpx2.get(f"{host.base_url}/health").json()
+    assert response.status_code == 503
+    assert health["status"] == "misconfigured"
+    assert "Authentication cannot be turned off here" in host.output()
+
+
+def test_the_access_log_redacts_credentials_in_urls(tmp_path: Path) -> None:
+    secrets = {name: f"canary-{name}-0123456789" for name in SECRET_PARAMETERS}
+    with start_devhost({}, "--auth", "off", "--log-level", "info", log=tmp_path / "devhost.log") as host:
+        for name, value in secrets.items():
+            answer = httpx2.get(f"{host.base_url}/health", params={name: value, "keep": "visible"})
+            assert answer.status_code == 200
+        httpx2.get(f"{host.base_url}/me?Access_Token=canary-mixed-case")
+    log = host.output()
+    for name, value in secrets.items():
+        assert value not in log
+        assert f"{name}=REDACTED&keep=visible" in log
+    assert "canary-mixed-case" not in log and "Access_Token=REDACTED" in log
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/mcp", "/mcp"),
+        ("/me?code=abc&state=xyz", "/me?code=REDACTED&state=xyz"),
+        ("/x?refresh%5Ftoken=abc", "/x?refresh%5Ftoken=REDACTED"),
+        ("/x?code&codes=1", "/x?code&codes=1"),
+        ("/x?a=1&client_secret=s%3D&&assertion=e.y.J", "/x?a=1&client_secret=REDACTED&&assertion=REDACTED"),
+    ],
+)
+def test_redact_url(target: str, expected: str) -> None:
+    assert redact_url(target) == expected
