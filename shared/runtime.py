@@ -8,6 +8,7 @@ the MCP server are built only when a request needs them, keeping their imports o
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from shared.settings import Settings, load_settings
 if TYPE_CHECKING:
     from shared.auth.tokens import TokenValidator
     from shared.mcp.bridge import McpBridge
+    from shared.mcp.permissions import ToolPolicy
 
 
 class Runtime:
@@ -26,6 +28,7 @@ class Runtime:
         self.settings = settings
         self._validator: TokenValidator | None = None
         self._bridge: McpBridge | None = None
+        self._policy: ToolPolicy | None = None
         self._lock = threading.Lock()
 
     @property
@@ -40,16 +43,36 @@ class Runtime:
         return self._validator
 
     @property
+    def policy(self) -> ToolPolicy:
+        """The tools' permissions; imports the tools (and so the SDK) on first use."""
+        if self._policy is None:
+            with self._lock:
+                if self._policy is None:
+                    with kept_from_collector():
+                        from shared.mcp import tools
+                        from shared.mcp.permissions import ToolPolicy
+
+                        self._policy = ToolPolicy(tools.ALL, self.settings)
+        return self._policy
+
+    @property
     def bridge(self) -> McpBridge:
         if self._bridge is None:
+            policy = self.policy
             with self._lock:
                 if self._bridge is None:
                     with kept_from_collector():
                         from shared.mcp.bridge import McpBridge
                         from shared.mcp.server import build_server
 
-                        self._bridge = McpBridge(build_server, self.settings)
+                        self._bridge = McpBridge(functools.partial(build_server, policy), self.settings)
         return self._bridge
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The settings' problems, and the tool permissions' once something has needed them (not built here:
+        /health stays off the SDK's imports)."""
+        return self.settings.problems + (self._policy.problems if self._policy is not None else ())
 
 
 _current: Runtime | None = None

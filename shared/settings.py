@@ -47,6 +47,11 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("ALLOWED_TENANTS", "", "Tenant GUIDs whose tokens are accepted; unset means the home tenant only."),
     SettingSpec("REQUIRED_SCOPES", "user_impersonation", "Delegated scopes; a user token needs one of them.", True),
     SettingSpec("REQUIRED_ROLES", "MCP.Invoke", "App roles; an app-only token needs one of them.", True),
+    SettingSpec(
+        "TOOL_PERMISSIONS",
+        "",
+        "Per-tool overrides, `tool=scope:NAME role:NAME; tool2=...` (README, Per-tool permissions).",
+    ),
     SettingSpec("ENABLE_AUTH", "true", "`false` turns validation off (refused in production and in Azure).", True),
     SettingSpec("ENVIRONMENT", "development", "`production` forbids turning authentication off.", True),
     SettingSpec("CLOCK_SKEW_SECONDS", "300", "Leeway for `exp`, `nbf` and `iat`."),
@@ -68,6 +73,18 @@ SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 
 
 @dataclass(frozen=True)
+class ToolPermission:
+    """What one tool needs besides the server-wide REQUIRED_SCOPES / REQUIRED_ROLES.
+
+    A user's token must carry every scope, an app's token every role. A tool that names only
+    scopes is closed to app-only callers, and one that names only roles to users: fail closed.
+    """
+
+    scopes: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     tenant_id: str
     client_id: str
@@ -80,6 +97,8 @@ class Settings:
     allowed_tenants: frozenset[str]
     required_scopes: tuple[str, ...]
     required_roles: tuple[str, ...]
+    # TOOL_PERMISSIONS: tool name -> what it needs instead of what its definition declares.
+    tool_permissions: tuple[tuple[str, ToolPermission], ...]
     auth_enabled: bool
     environment: str
     in_azure: bool
@@ -117,6 +136,34 @@ class Settings:
 
 def _words(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value.replace(",", " ").split()))
+
+
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_PERMISSION = re.compile(r"^(scope|role):([A-Za-z0-9_.-]{1,120})$")
+
+
+def _tool_permissions(value: str, problems: list[str]) -> tuple[tuple[str, ToolPermission], ...]:
+    """TOOL_PERMISSIONS: `;`-separated `tool=item item`, each item `scope:NAME` or `role:NAME`; `tool=` alone
+    leaves the tool the server-wide permission only."""
+    table: dict[str, ToolPermission] = {}
+    for entry in filter(None, (part.strip() for part in value.split(";"))):
+        name, equals, items = (part.strip() for part in entry.partition("="))
+        if not equals or not _TOOL_NAME.match(name):
+            problems.append(f"TOOL_PERMISSIONS: {entry[:80]!r} is not `tool=scope:NAME role:NAME ...`")
+            continue
+        if name in table:
+            problems.append(f"TOOL_PERMISSIONS names {name} twice")
+            continue
+        matches = [(item, _PERMISSION.match(item)) for item in _words(items)]
+        if bad := [item for item, match in matches if match is None]:
+            problems.append(f"TOOL_PERMISSIONS: {bad[0][:80]!r} (for {name}) must be scope:NAME or role:NAME")
+            continue
+        found = [match.groups() for _, match in matches if match is not None]
+        table[name] = ToolPermission(
+            scopes=tuple(v for kind, v in found if kind == "scope"),
+            roles=tuple(v for kind, v in found if kind == "role"),
+        )
+    return tuple(table.items())
 
 
 def _seconds(raw: Mapping[str, str], name: str, problems: list[str], minimum: int = 1) -> int:
@@ -212,6 +259,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         allowed_tenants=allowed_tenants or frozenset({tenant_id.lower()}),
         required_scopes=required_scopes,
         required_roles=required_roles,
+        tool_permissions=_tool_permissions(raw["TOOL_PERMISSIONS"], problems),
         auth_enabled=auth_enabled,
         environment=environment,
         in_azure=in_azure,

@@ -241,7 +241,9 @@ def test_503_on_me(unreachable_entra: Devhost, devhost: Devhost, capsys: pytest.
 
 
 def test_the_scope_is_discovered_from_the_server(devhost: Devhost) -> None:
-    assert discover_scopes(Target(devhost.mcp_url)) == [f"api://{devhost.audience}/user_impersonation"]
+    """The server-wide scope, and every scope a tool needs (graph_profile's Profile.Read), to ask for up front."""
+    api = f"api://{devhost.audience}"
+    assert discover_scopes(Target(devhost.mcp_url)) == [f"{api}/user_impersonation", f"{api}/Profile.Read"]
 
 
 # Offline: which credential each --auth builds, and with what

@@ -136,7 +136,10 @@ async def test_protected_resource_metadata(authority: LocalAuthority, suffix: st
     assert body_of(response) == {
         "resource": f"http://localhost:7071{resource}",
         "authorization_servers": [f"{authority.authority(TENANT)}/v2.0"],
-        "scopes_supported": [f"api://{TENANT}/mcp-server/user_impersonation"],
+        "scopes_supported": [
+            f"api://{TENANT}/mcp-server/user_impersonation",
+            f"api://{TENANT}/mcp-server/Profile.Read",
+        ],
         "bearer_methods_supported": ["header"],
         "resource_name": "Azure Functions MCP server",
     }

@@ -67,7 +67,8 @@ def graph_env(entra: FakeEntraGraph, **extra: str | None) -> dict[str, str]:
 
 
 def user_token(entra: FakeEntraGraph, **claims: Any) -> str:
-    return entra.mint(TENANT, CLIENT, claims=claims or None)
+    """A user who signed in for the tool too (graph_profile needs Profile.Read besides the server-wide scope)."""
+    return entra.mint(TENANT, CLIENT, claims={"scp": "user_impersonation Profile.Read", **claims})
 
 
 async def me_graph(token: str) -> func.HttpResponse:
@@ -253,7 +254,10 @@ async def test_an_app_only_caller_is_refused_before_any_exchange(entra: FakeEntr
     assert response.status_code == 403
     assert body_of(response)["error"] == "user_required"
     assert "app-only" in body_of(response)["error_description"]
-    assert "app-only" in tool_error(await tool(token))
+    # The tool is for signed-in users: the call is refused at the HTTP layer, before the SDK runs it.
+    call_tool = mcp_request("tools/call", {"name": "graph_profile", "arguments": {}})
+    refused = await call("mcp", "POST", "/mcp", token=token, headers={"Accept": MCP_ACCEPT}, body=call_tool)
+    assert refused.status_code == 403 and "app-only" in body_of(refused)["error_description"]
     assert entra.token_requests == []
     assert entra.graph_requests == []
 

@@ -25,6 +25,8 @@ import yaml
 from lark.exceptions import LarkError
 from pycep.transformer import BicepElement
 
+from shared.mcp import tools
+from shared.mcp.permissions import ToolPolicy
 from shared.settings import SPECS, load_settings
 
 HERE = Path(__file__).resolve().parent
@@ -329,6 +331,9 @@ def test_app_settings_are_wired_from_the_resources() -> None:
     entra = parsed("modules/entra.bicep")["variables"]
     assert settings["REQUIRED_SCOPES"] == entra["scopeValue"]["value"] == "user_impersonation"
     assert settings["REQUIRED_ROLES"] == entra["appRoleValue"]["value"] == "MCP.Invoke"
+    # Every scope a tool declares is a scope of the app registration.
+    policy = ToolPolicy(tools.ALL, load_settings({}))
+    assert policy.scopes() == (entra["profileScopeValue"]["value"],) == ("Profile.Read",)
     # Settings whose values come from other resources: the module parameter, then what main.bicep passes.
     wiring = {
         "AZURE_TENANT_ID": ("tenantId", None),
@@ -464,17 +469,19 @@ def test_entra_app_registration() -> None:
     assert str(module_param("entra", "identifierUri")) == "identifierUri"
     api = app["api"]
     assert api["requestedAccessTokenVersion"] == 2
-    (scope,) = api["oauth2PermissionScopes"]
+    scope, profile = api["oauth2PermissionScopes"]
     assert (scope["value"], scope["type"], scope["isEnabled"]) == ("scopeValue", "User", True)
+    assert (profile["value"], profile["type"], profile["isEnabled"]) == ("profileScopeValue", "User", True)
     (role,) = app["appRoles"]
     assert (role["value"], role["allowedMemberTypes"], role["isEnabled"]) == ("appRoleValue", ["Application"], True)
     entra_vars = parsed("modules/entra.bicep")["variables"]
-    assert call_name(entra_vars["scopeId"]["value"]) == "guid"
-    assert call_name(entra_vars["appRoleId"]["value"]) == "guid"
-    assert (scope["id"], role["id"]) == ("scopeId", "appRoleId")
+    for name in ("scopeId", "profileScopeId", "appRoleId"):
+        assert call_name(entra_vars[name]["value"]) == "guid"
+    assert (scope["id"], profile["id"], role["id"]) == ("scopeId", "profileScopeId", "appRoleId")
     pre_authorized = api["preAuthorizedApplications"]
     assert pre_authorized["loop_type"]["detail"]["array_name"] == "preAuthorizedClientIds"
-    assert pre_authorized["config"]["delegatedPermissionIds"] == ["scopeId"]
+    # VS Code (and any pre-authorized client) can step up to Profile.Read without a consent prompt.
+    assert pre_authorized["config"]["delegatedPermissionIds"] == ["scopeId", "profileScopeId"]
     assert bicep_default(parsed("main.bicep")["parameters"]["preAuthorizedClientIds"]) == VS_CODE_CLIENT_ID
     (graph,) = app["requiredResourceAccess"]
     assert entra_vars[str(graph["resourceAppId"])]["value"] == GRAPH_APP_ID

@@ -7,16 +7,19 @@ param appUniqueName string
 param displayName string
 @description('Application ID URI; Entra accepts api://<tenantId>/<string>.')
 param identifierUri string
-@description('Client IDs pre-authorized for the user_impersonation scope.')
+@description('Client IDs pre-authorized for the user_impersonation and Profile.Read scopes.')
 param preAuthorizedClientIds array
 @description('Object (principal) ID of the managed identity trusted as the app credential.')
 param managedIdentityPrincipalId string
 
-// The app checks these names: REQUIRED_SCOPES and REQUIRED_ROLES in function-app.bicep.
+// The app checks these names: REQUIRED_SCOPES and REQUIRED_ROLES in function-app.bicep, and
+// Profile.Read where shared/mcp/tools.py declares it (`@requires`), for the graph_profile tool.
 var scopeValue = 'user_impersonation'
+var profileScopeValue = 'Profile.Read'
 var appRoleValue = 'MCP.Invoke'
 // Fixed per app: an enabled scope or role cannot change its id.
 var scopeId = guid(appUniqueName, 'scope', scopeValue)
+var profileScopeId = guid(appUniqueName, 'scope', profileScopeValue)
 var appRoleId = guid(appUniqueName, 'appRole', appRoleValue)
 
 var microsoftGraphAppId = '00000003-0000-0000-c000-000000000000'
@@ -42,11 +45,22 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
         userConsentDisplayName: 'Use the MCP server'
         userConsentDescription: 'Lets the app call the MCP server tools on your behalf.'
       }
+      {
+        id: profileScopeId
+        value: profileScopeValue
+        type: 'User'
+        isEnabled: true
+        adminConsentDisplayName: 'Read your Microsoft Graph profile through the MCP server'
+        adminConsentDescription: 'Lets the app call the graph_profile tool, which reads the signed-in user\'s Microsoft Graph profile on their behalf.'
+        userConsentDisplayName: 'Read your profile through the MCP server'
+        userConsentDescription: 'Lets the app call the graph_profile tool, which reads your Microsoft Graph profile on your behalf.'
+      }
     ]
     preAuthorizedApplications: [for clientId in preAuthorizedClientIds: {
       appId: trim(clientId)
       delegatedPermissionIds: [
         scopeId
+        profileScopeId
       ]
     }]
   }
@@ -93,6 +107,7 @@ resource managedIdentityCredential 'Microsoft.Graph/applications/federatedIdenti
 output appId string = app.appId
 output identifierUri string = identifierUri
 output scopeValue string = scopeValue
+output profileScopeValue string = profileScopeValue
 output appRoleValue string = appRoleValue
 output appRoleId string = appRoleId
 output servicePrincipalId string = servicePrincipal.id

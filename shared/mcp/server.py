@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp_types import Tool
 
 from shared import __version__
+from shared.auth.identity import current_caller
 from shared.mcp import tools
+from shared.mcp.permissions import META_KEY, ToolPolicy
 
 INSTRUCTIONS = (
     "Math tools (add, subtract, multiply, divide, power, sqrt), echo, whoami (who the server believes is "
@@ -16,15 +20,38 @@ INSTRUCTIONS = (
 )
 
 
-def build_server() -> MCPServer:
+class _Server(MCPServer):
+    """The SDK's server, whose tools/list tells each caller what the tools they cannot use yet need."""
+
+    def __init__(self, *args: Any, policy: ToolPolicy | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._policy = policy
+
+    async def list_tools(self) -> list[Tool]:
+        tools = await super().list_tools()
+        caller = current_caller.get()
+        if self._policy is None or caller is None:
+            return tools
+        listed = []
+        for tool in tools:
+            advice = self._policy.advice(tool.name, caller)
+            listed.append(
+                tool if advice is None else tool.model_copy(update={"meta": {**(tool.meta or {}), META_KEY: advice}})
+            )
+        return listed
+
+
+def build_server(policy: ToolPolicy | None = None) -> MCPServer:
+    """The server with every tool; with a `policy`, tools/list also says what each caller lacks."""
     # Stateless and buffered: `subscriptions/listen` would stream forever, which a Functions
     # response cannot do, so it is not offered.
-    server = MCPServer(
+    server = _Server(
         "azure-functions-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
         subscriptions=False,
         log_level="WARNING",
+        policy=policy,
     )
     for tool in tools.ALL:
         server.add_tool(tool, structured_output=True)

@@ -16,6 +16,7 @@ from pydantic import Field
 from shared.auth.identity import current_assertion, current_caller
 from shared.graph.schema import GraphProfile
 from shared.mcp.context import current_settings
+from shared.mcp.permissions import requires
 
 # JSON has no NaN or infinity, but Python's parser accepts them: refuse them at the schema.
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -81,11 +82,12 @@ def whoami() -> dict[str, Any]:
     return caller.to_dict()
 
 
+@requires(scopes=["Profile.Read"])
 async def graph_profile() -> GraphProfile:
     """Your Microsoft Graph profile (GET /v1.0/me): display name, mail, job title, user principal name, id and more.
 
     Fetched as you, through the OAuth 2.0 on-behalf-of flow with the delegated User.Read permission;
-    needs a signed-in user's token (app-only callers cannot use it).
+    needs a signed-in user's token with this API's Profile.Read scope (app-only callers cannot use it).
     """
     # Imported here: the on-behalf-of machinery stays off the cold start of every other tool.
     from shared.graph.errors import GraphError

@@ -25,7 +25,7 @@ def bearer_token(req: func.HttpRequest) -> str | None:
 async def authenticate(req: func.HttpRequest, runtime: Runtime) -> Principal | func.HttpResponse:
     settings = runtime.settings
     if settings.problems:
-        return responses.misconfigured(settings)
+        return responses.misconfigured(settings.problems)
     if not settings.auth_enabled:
         return DEVELOPER
     token = bearer_token(req)

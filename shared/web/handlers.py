@@ -14,6 +14,7 @@ from shared.runtime import current
 from shared.web import responses
 from shared.web.bearer import authenticate, bearer_token
 from shared.web.metadata import protected_resource_metadata
+from shared.web.step_up import step_up
 
 MCP_METHODS = ("POST",)
 
@@ -46,13 +47,14 @@ def _says_when_auth_is_off(handler: Handler) -> Handler:
 
 @_says_when_auth_is_off
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    settings = current().settings
+    runtime = current()
+    settings, problems = runtime.settings, runtime.problems
     body = {
-        "status": "misconfigured" if settings.problems else "ok",
+        "status": "misconfigured" if problems else "ok",
         "version": __version__,
-        "auth": settings.mode,
+        "auth": "misconfigured" if problems else settings.mode,
         "environment": settings.environment,
-        "problems": list(settings.problems),
+        "problems": list(problems),
     }
     return responses.json_response(body)
 
@@ -80,6 +82,11 @@ async def mcp(req: func.HttpRequest) -> func.HttpResponse:
     caller = await authenticate(req, runtime)
     if isinstance(caller, func.HttpResponse):
         return caller
+    policy = runtime.policy
+    if policy.problems:
+        return responses.misconfigured(policy.problems)
+    if (refused := step_up(req, runtime.settings, policy, caller)) is not None:
+        return refused
     return await runtime.bridge.handle(req, caller, bearer_token(req) or None)
 
 
@@ -90,11 +97,15 @@ def protected_resource(req: func.HttpRequest) -> func.HttpResponse:
     if f"/{suffix}" not in (*responses.MCP_PATHS, "/"):
         return responses.error_response(404, "not_found", "No protected resource has that name.")
     if settings.problems:
-        return responses.misconfigured(settings)
+        return responses.misconfigured(settings.problems)
     if not settings.auth_enabled:
         return responses.error_response(404, "not_found", "Authentication is off.")
     resource = responses.base_url(req) + (f"/{suffix}" if suffix else "")
-    return responses.json_response(protected_resource_metadata(settings, resource), cache="public, max-age=3600")
+    # Every scope any tool needs is listed, so clients can ask for it up front.
+    policy = current().policy
+    scopes = (*settings.qualified_scopes, *policy.qualified(policy.scopes()))
+    document = protected_resource_metadata(settings, resource, scopes)
+    return responses.json_response(document, cache="public, max-age=3600")
 
 
 @_says_when_auth_is_off

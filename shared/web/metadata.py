@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from shared.settings import Settings
 
 
-def protected_resource_metadata(settings: Settings, resource: str) -> dict[str, Any]:
+def protected_resource_metadata(
+    settings: Settings, resource: str, scopes: Sequence[str] | None = None
+) -> dict[str, Any]:
     """The metadata of `resource` (the URL the client used, minus the well-known prefix).
+
+    `scopes` (fully qualified): every scope a client may need; by default the server-wide ones.
 
     `authorization_servers` is the tenant's v2 issuer (Entra serves its OpenID configuration
     under it); for multi-tenant apps it is the `organizations` one. Scopes are fully qualified,
@@ -17,7 +22,7 @@ def protected_resource_metadata(settings: Settings, resource: str) -> dict[str, 
     return {
         "resource": resource,
         "authorization_servers": [f"{settings.authority}/v2.0"],
-        "scopes_supported": list(settings.qualified_scopes),
+        "scopes_supported": list(dict.fromkeys(settings.qualified_scopes if scopes is None else scopes)),
         "bearer_methods_supported": ["header"],
         "resource_name": "Azure Functions MCP server",
     }

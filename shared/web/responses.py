@@ -8,7 +8,7 @@ signature never reaches a response.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,9 +69,21 @@ def unauthorized(req: func.HttpRequest, settings: Settings, description: str | N
     return error_response(401, "invalid_token" if description else "unauthorized", description or _NO_TOKEN, header)
 
 
-def forbidden(req: func.HttpRequest, settings: Settings, description: str, *, app: bool = False) -> func.HttpResponse:
+def forbidden(
+    req: func.HttpRequest,
+    settings: Settings,
+    description: str,
+    *,
+    app: bool = False,
+    scopes: Sequence[str] | None = None,
+) -> func.HttpResponse:
+    """403 `insufficient_scope`, naming every scope the operation needs (`scopes`, fully qualified; by default
+    the server-wide ones)."""
     # An app asks for `<resource>/.default` and gets the roles assigned to it; a user asks for the scopes.
-    scopes = (f"{settings.identifier_uri}/.default",) if app else settings.qualified_scopes
+    if app:
+        scopes = (f"{settings.identifier_uri}/.default",)
+    elif scopes is None:
+        scopes = settings.qualified_scopes
     params = [
         ("error", "insufficient_scope"),
         ("error_description", description),
@@ -85,8 +97,8 @@ def unavailable(description: str, retry_after: int, error: str = "temporarily_un
     return error_response(503, error, description, {"Retry-After": str(retry_after)})
 
 
-def misconfigured(settings: Settings) -> func.HttpResponse:
-    description = "The server is misconfigured: " + "; ".join(settings.problems)
+def misconfigured(problems: Sequence[str]) -> func.HttpResponse:
+    description = "The server is misconfigured: " + "; ".join(problems)
     return error_response(503, "server_misconfigured", description, {"Retry-After": "300"})
 
 
