@@ -152,3 +152,22 @@ def test_a_forbidden_import_breaks_the_contracts(tmp_path: Path) -> None:
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "shared.auth.tokens -> shared.web.responses" in result.stdout
+
+
+def test_the_readme_layout_names_every_module_of_the_app() -> None:
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :]
+    layout = layout[: layout.index("\n## ")] if "\n## " in layout else layout
+    block = layout[layout.index("```\n") + 4 : layout.index("\n```", layout.index("```\n") + 4)]
+    named, folder = set(), ""
+    for line in block.splitlines():
+        path = line.split()[0] if line.strip() else ""
+        if line.startswith("  ") and path:
+            named.add(folder + path)
+        elif path:
+            folder = path if path.endswith("/") else ""
+            named.add(path)
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "shared").rglob("*.py") if p.name != "__init__.py"}
+    assert modules <= named, f"README Layout lacks {sorted(modules - named)}"
+    stale = {path for path in named if path.startswith("shared/") and not (ROOT / path).exists()}
+    assert not stale, f"README Layout names what is not in the tree: {sorted(stale)}"
