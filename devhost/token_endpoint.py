@@ -150,18 +150,11 @@ class TokenEndpoint:
             raise missing("refresh_token")
         state = self.signin
         with state.lock:
-            grant = state.refresh_tokens.pop(presented, None)
+            grant = state.refresh_tokens.get(presented)
             spent = presented in state.spent_refresh_tokens
-            if grant is not None:
-                state.spent_refresh_tokens[presented] = grant.expires
         if grant is None:
             if spent:
-                raise OAuthError(
-                    "invalid_grant",
-                    50173,
-                    "The provided grant has expired due to it being revoked: this refresh token was already "
-                    "redeemed and replaced (refresh tokens are rotated on use).",
-                )
+                raise _revoked()
             raise OAuthError(
                 "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid: unknown refresh token."
             )
@@ -178,6 +171,7 @@ class TokenEndpoint:
             asked = parse_scopes(self.directory, scope)
             beyond = [s for s in asked.api_scopes if s not in grant.consented]
             if beyond:
+                # Refused before the token is spent: the client may keep using it for what was consented.
                 raise OAuthError(
                     "invalid_grant",
                     65001,
@@ -186,10 +180,14 @@ class TokenEndpoint:
                     "for this user and resource.",
                     extra={"suberror": "consent_required"},
                 )
-            # The refresh token outlives the scopes asked for this time; `openid` and the rest stay as granted.
+            # `openid` and `offline_access` stay as granted; the API scopes are those asked for this time.
             grant = replace(
                 grant, requested=Requested(asked.api_scopes, grant.requested.oidc | asked.oidc, asked.resource)
             )
+        with state.lock:
+            if state.refresh_tokens.pop(presented, None) is None:  # spent meanwhile, by a concurrent request
+                raise _revoked()
+            state.spent_refresh_tokens[presented] = grant.expires
         return self._issue(caller, grant, form)
 
     def _client_credentials(self, caller: Caller, form: Mapping[str, str]) -> dict[str, Any]:
@@ -289,6 +287,15 @@ class TokenEndpoint:
         if grant.nonce is not None:
             claims["nonce"] = grant.nonce
         return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"typ": "JWT", "kid": key.kid})
+
+
+def _revoked() -> OAuthError:
+    return OAuthError(
+        "invalid_grant",
+        50173,
+        "The provided grant has expired due to it being revoked: this refresh token was already redeemed and "
+        "replaced (refresh tokens are rotated on use).",
+    )
 
 
 def _pairwise(oid: str, app_id: str) -> str:
