@@ -134,6 +134,9 @@ class LocalAuthority:
             def do_POST(self) -> None:
                 authority._serve(self, secure)
 
+            def do_OPTIONS(self) -> None:
+                authority._serve(self, secure)
+
             def log_message(self, format: str, *args: Any) -> None:
                 # Requests carry codes and tokens in their URLs and bodies: none of it is logged.
                 pass
@@ -248,6 +251,11 @@ class LocalAuthority:
             handler.send_error(503, "authority down")
             return
         origin = (self.tls_url if secure else None) or self.url
+        if handler.command == "OPTIONS":
+            # A CORS preflight: browser-based clients (the MCP Inspector's page) read discovery and redeem
+            # codes from another origin, as they may at Entra.
+            _send(handler, 204, {**_cors(handler, "*"), "Access-Control-Max-Age": "600"}, b"")
+            return
         parts = path.strip("/").split("/")
         if self.signin is not None and parts[1:3] == ["oauth2", "v2.0"] and len(parts) == 4:
             self._sign_in(handler, parts[0], parts[3], origin)
@@ -260,7 +268,7 @@ class LocalAuthority:
             handler.send_error(404)
             return
         body = b"<html>not json" if self.mode == "garbage" else json.dumps(document).encode()
-        _send(handler, 200, {"Content-Type": "application/json"}, body)
+        _send(handler, 200, {"Content-Type": "application/json", **_cors(handler, "*")}, body)
 
     def _sign_in(self, handler: BaseHTTPRequestHandler, tenant: str, endpoint: str, origin: str) -> None:
         from devhost.oauth_errors import OAuthError
@@ -296,6 +304,7 @@ class LocalAuthority:
             answer = self.signin.submit(form, action)
         elif endpoint == "token" and handler.command == "POST":
             answer = self.token_endpoint.answer(tenant, form, handler.headers.get("Authorization"))
+            answer.headers.update(_cors(handler, "loopback"))
         else:
             handler.send_error(405 if endpoint in ("authorize", "token") else 404)
             return
@@ -304,6 +313,21 @@ class LocalAuthority:
 
 class _TooLarge(Exception):
     pass
+
+
+def _cors(handler: BaseHTTPRequestHandler, allow: Literal["*", "loopback"]) -> dict[str, str]:
+    """CORS headers: documents for any page; token answers only for pages served from loopback."""
+    origin = handler.headers.get("Origin")
+    if allow == "loopback":
+        parts = urlsplit(origin or "")
+        if parts.scheme != "http" or parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+            return {}
+        return {"Access-Control-Allow-Origin": origin or "", "Vary": "Origin"}
+    return {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, Authorization, MCP-Protocol-Version",
+    }
 
 
 def _params(raw: str) -> dict[str, str]:

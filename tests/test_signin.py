@@ -462,3 +462,28 @@ def test_private_key_jwt_client_credentials(entra: LocalAuthority) -> None:
     refused(post(assertion(entra, other_key)), "invalid_client", 700027, status=401)
     refused(post(assertion(entra, aud="https://elsewhere.example/token")), "invalid_client", 700021, status=401)
     refused(post(assertion(entra, exp=int(time.time()) - 3600)), "invalid_client", 700024, status=401)
+
+
+def test_browser_clients_may_read_discovery_and_loopback_pages_may_redeem(entra: LocalAuthority) -> None:
+    """The MCP Inspector's page (http://localhost:6274) reads metadata and redeems codes from its own origin."""
+    inspector = {"Origin": "http://localhost:6274"}
+    document = httpx2.get(f"{entra.url}/{TENANT}/v2.0/.well-known/openid-configuration", headers=inspector)
+    assert document.headers["access-control-allow-origin"] == "*"
+    preflight = httpx2.request(
+        "OPTIONS",
+        f"{entra.url}/.well-known/oauth-authorization-server/{TENANT}/v2.0",
+        headers={**inspector, "Access-Control-Request-Headers": "mcp-protocol-version"},
+    )
+    assert preflight.status_code == 204
+    assert "MCP-Protocol-Version" in preflight.headers["access-control-allow-headers"]
+    pair = pkce()
+    answered = redeem_from(entra, code_for(entra, pair), pair, inspector)
+    assert answered.status_code == 200 and answered.headers["access-control-allow-origin"] == "http://localhost:6274"
+    pair = pkce()
+    elsewhere = redeem_from(entra, code_for(entra, pair), pair, {"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in elsewhere.headers
+
+
+def redeem_from(entra: LocalAuthority, code: str, pair: Pkce, headers: dict[str, str]) -> httpx2.Response:
+    form = {"grant_type": "authorization_code", "client_id": PUBLIC, "code": code, "redirect_uri": REDIRECT}
+    return httpx2.post(token_url(entra), data={**form, "code_verifier": pair.verifier}, headers=headers)
