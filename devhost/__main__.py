@@ -74,6 +74,8 @@ def start(args: argparse.Namespace) -> Starlette:
             extra_identifier_uris=resource_uris(args.host, args.port),
             listed_clients=ident.get("clients") or (),
             api_client_secret=str(ident["client_secret"]) if ident.get("client_secret") else None,
+            # The API registration's `requestedAccessTokenVersion`: 2 unless the settings say 1.
+            token_version="1.0" if str(ident.get("token_version")) in ("1", "1.0") else "2.0",
         )
         tls_files = tls.load_or_create(STATE_DIR)
         authority = LocalAuthority(

@@ -109,7 +109,8 @@ class LocalAuthority:
                 secure = self._listen(host, tls_port, secure=True)
             except OSError:  # the usual port is taken (another devhost): any free one will do
                 secure = self._listen(host, 0, secure=True)
-            secure.socket = context.wrap_socket(secure.socket, server_side=True)
+            # The handshake runs in each request's thread, not in the accept loop a silent client would stall.
+            secure.socket = context.wrap_socket(secure.socket, server_side=True, do_handshake_on_connect=False)
             self._servers.append(secure)
             tls_host, tls_bound = secure.server_address[:2]
             self.tls_url = f"https://{tls_host}:{tls_bound}"
@@ -349,8 +350,11 @@ def _params(raw: str) -> dict[str, str]:
 def _form(handler: BaseHTTPRequestHandler) -> dict[str, str]:
     from devhost.oauth_errors import malformed
 
-    length = int(handler.headers.get("Content-Length") or 0)
-    if length > MAX_FORM_BYTES:
+    try:
+        length = int(handler.headers.get("Content-Length") or 0)
+    except ValueError:
+        raise malformed("Content-Length is not a number.") from None
+    if length > MAX_FORM_BYTES or length < 0:
         raise _TooLarge()
     kind = (handler.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     body = handler.rfile.read(length) if length else b""

@@ -3,6 +3,7 @@ issue, and the hostile cases, each refused with Entra's error (its `error`, AADS
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -487,3 +488,30 @@ def test_browser_clients_may_read_discovery_and_loopback_pages_may_redeem(entra:
 def redeem_from(entra: LocalAuthority, code: str, pair: Pkce, headers: dict[str, str]) -> httpx2.Response:
     form = {"grant_type": "authorization_code", "client_id": PUBLIC, "code": code, "redirect_uri": REDIRECT}
     return httpx2.post(token_url(entra), data={**form, "code_verifier": pair.verifier}, headers=headers)
+
+
+async def test_a_v1_api_gets_v1_tokens_the_app_accepts() -> None:
+    """`requestedAccessTokenVersion: 1`: the same sign-in, Entra's v1 shape (sts.windows.net issuer, appid, upn)."""
+    clients = [{"client_id": PUBLIC, "redirect_uris": ["http://127.0.0.1/callback"]}]
+    directory = local_directory(TENANT, CLIENT, listed_clients=clients, token_version="1.0")
+    with LocalAuthority(SigningKey.generate(), directory=directory) as v1:
+        pair = pkce()
+        body = redeem(v1, code_for(v1, pair), pair).json()
+        claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+        assert (claims["ver"], claims["aud"], claims["appid"]) == ("1.0", f"api://{CLIENT}", PUBLIC)
+        assert claims["iss"] == f"https://sts.windows.net/{TENANT}/" and claims["upn"] == "local.user@example.test"
+        configure(env_for(v1))
+        me = await call("me", token=body["access_token"])
+        assert me.status_code == 200 and body_of(me)["token_version"] == "1.0"
+
+
+def test_a_garbled_request_is_an_error_not_a_crash(entra: LocalAuthority) -> None:
+    host, port = urlsplit(entra.url).hostname, urlsplit(entra.url).port
+    assert host is not None and port is not None
+    with socket.create_connection((host, port), timeout=5) as raw:
+        raw.sendall(f"POST /{TENANT}/oauth2/v2.0/token HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n".encode())
+        chunks = []
+        while chunk := raw.recv(65536):  # HTTP/1.0: the answer ends when the authority closes
+            chunks.append(chunk)
+    answer = b"".join(chunks).decode("latin-1")
+    assert answer.startswith("HTTP/1.0 400") and "9002313" in answer
