@@ -14,7 +14,6 @@ the alias's documents name its own endpoints but the same issuer, as Entra's hos
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import ssl
 import threading
@@ -24,11 +23,12 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from devhost.authority_http import cors, send, serve_sign_in
 
 if TYPE_CHECKING:
     from devhost.directory import Directory
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 Mode = Literal["up", "down", "slow", "garbage", "empty"]
 TEMPLATE = "{tenantid}"
 V1_ISSUER = "https://sts.windows.net/{tid}/"
-MAX_FORM_BYTES = 64 * 1024
 OIDC_SCOPES = ["openid", "profile", "email", "offline_access"]
 # The calling client application named in minted tokens (`azp`/`appid`).
 LOCAL_CLIENT_APP_ID = "11111111-2222-3333-4444-555555555555"
@@ -255,11 +254,12 @@ class LocalAuthority:
         if handler.command == "OPTIONS":
             # A CORS preflight: browser-based clients (the MCP Inspector's page) read discovery and redeem
             # codes from another origin, as they may at Entra.
-            _send(handler, 204, {**_cors(handler, "*"), "Access-Control-Max-Age": "600"}, b"")
+            send(handler, 204, {**cors(handler, "*"), "Access-Control-Max-Age": "600"}, b"")
             return
         parts = path.strip("/").split("/")
         if self.signin is not None and parts[1:3] == ["oauth2", "v2.0"] and len(parts) == 4:
-            self._sign_in(handler, parts[0], parts[3], origin)
+            assert self.token_endpoint is not None
+            serve_sign_in(self.signin, self.token_endpoint, handler, parts[0], parts[3], origin)
             return
         if handler.command != "GET":
             handler.send_error(405)
@@ -269,111 +269,7 @@ class LocalAuthority:
             handler.send_error(404)
             return
         body = b"<html>not json" if self.mode == "garbage" else json.dumps(document).encode()
-        _send(handler, 200, {"Content-Type": "application/json", **_cors(handler, "*")}, body)
-
-    def _sign_in(self, handler: BaseHTTPRequestHandler, tenant: str, endpoint: str, origin: str) -> None:
-        from devhost.oauth_errors import OAuthError
-        from devhost.signin import Answer
-        from devhost.token_endpoint import JSON_HEADERS
-
-        assert self.signin is not None and self.token_endpoint is not None
-        directory = self.signin.directory
-        action = f"{origin}/{tenant}/oauth2/v2.0/authorize"
-        try:
-            if tenant not in (directory.tenant, "organizations", "common"):
-                raise OAuthError(
-                    "invalid_request",
-                    90002,
-                    f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing "
-                    "into the correct cloud.",
-                )
-            form = _form(handler) if handler.command == "POST" else {}
-            query = _params(urlsplit(handler.path).query)
-        except OAuthError as refused:
-            if endpoint == "token":
-                answer = Answer(refused.status, dict(JSON_HEADERS), json.dumps(refused.body()).encode())
-            else:
-                answer = self.signin.error_page(refused)
-            _send(handler, answer.status, answer.headers, answer.body)
-            return
-        except _TooLarge:
-            handler.send_error(413)
-            return
-        if endpoint == "authorize" and handler.command == "GET":
-            answer = self.signin.authorize(query, action)
-        elif endpoint == "authorize" and handler.command == "POST":
-            answer = self.signin.submit(form, action)
-        elif endpoint == "token" and handler.command == "POST":
-            answer = self.token_endpoint.answer(tenant, form, handler.headers.get("Authorization"))
-            answer.headers.update(_cors(handler, "loopback"))
-        else:
-            handler.send_error(405 if endpoint in ("authorize", "token") else 404)
-            return
-        _send(handler, answer.status, answer.headers, answer.body)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _cors(handler: BaseHTTPRequestHandler, allow: Literal["*", "loopback"]) -> dict[str, str]:
-    """CORS headers: documents for any page; token answers only for pages served from loopback."""
-    origin = handler.headers.get("Origin")
-    if allow == "loopback":
-        parts = urlsplit(origin or "")
-        if parts.scheme != "http" or parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-            return {}
-        return {"Access-Control-Allow-Origin": origin or "", "Vary": "Origin"}
-    return {
-        "Access-Control-Allow-Origin": "*",
-        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-        "Access-Control-Allow-Headers": "Content-Type, Authorization, MCP-Protocol-Version",
-    }
-
-
-def _params(raw: str) -> dict[str, str]:
-    """Query or form parameters; a repeated one is refused (RFC 6749 section 3.1)."""
-    from devhost.oauth_errors import duplicated, malformed
-
-    try:
-        pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
-    except ValueError:
-        raise malformed("too many parameters.") from None
-    params: dict[str, str] = {}
-    for name, value in pairs:
-        if name in params:
-            raise duplicated(name)
-        params[name] = value
-    return params
-
-
-def _form(handler: BaseHTTPRequestHandler) -> dict[str, str]:
-    from devhost.oauth_errors import malformed
-
-    try:
-        length = int(handler.headers.get("Content-Length") or 0)
-    except ValueError:
-        raise malformed("Content-Length is not a number.") from None
-    if length > MAX_FORM_BYTES or length < 0:
-        raise _TooLarge()
-    kind = (handler.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    body = handler.rfile.read(length) if length else b""
-    if kind != "application/x-www-form-urlencoded":
-        raise malformed("the body must be application/x-www-form-urlencoded.")
-    try:
-        return _params(body.decode())
-    except UnicodeDecodeError:
-        raise malformed("the body is not UTF-8.") from None
-
-
-def _send(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
-    handler.send_response(status)
-    for name, value in headers.items():
-        handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    with contextlib.suppress(OSError):  # the client gave up (a timeout test)
-        handler.wfile.write(body)
+        send(handler, 200, {"Content-Type": "application/json", **cors(handler, "*")}, body)
 
 
 def mint_token(

@@ -27,6 +27,7 @@ from typing import Any
 import jwt
 
 from devhost.authority import mint_token
+from devhost.authority_http import JSON_HEADERS
 from devhost.client_auth import AssertionReplay, Caller, identify
 from devhost.oauth_errors import OAuthError, malformed, missing
 from devhost.scopes import Requested, check_resource, parse_scopes
@@ -35,7 +36,6 @@ from devhost.signin import Answer, Grant, SignIn
 TOKEN_MINUTES = 60
 REFRESH_SECONDS = 90 * 24 * 3600
 VERIFIER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class TokenEndpoint:

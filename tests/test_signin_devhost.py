@@ -217,3 +217,12 @@ def test_the_cli_signs_in_interactively(devhost: Devhost, tmp_path: Path) -> Non
         "state",
     ]
     assert seen["final_status"] == 200
+
+
+def test_a_loopback_authority_host_turns_off_instance_discovery() -> None:
+    from client.credentials import _authority
+
+    assert _authority(None) == {}
+    assert _authority("https://login.microsoftonline.us") == {"authority": "https://login.microsoftonline.us"}
+    local = _authority("https://127.0.0.1:7073")
+    assert local == {"authority": "https://127.0.0.1:7073", "disable_instance_discovery": True}
