@@ -65,7 +65,10 @@ def devhost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
         assert process.stdout is not None
         lines: list[str] = []
         while not any(line.startswith("Sign-in (MSAL") for line in lines):
-            lines.append(process.stdout.readline())
+            line = process.stdout.readline()
+            if not line:
+                pytest.fail("devhost printed no sign-in line:\n" + "".join(lines))
+            lines.append(line)
         authority = next(line for line in lines if "local authority at" in line).split(" at ")[1].split()[0]
         tls_authority = next(line for line in lines if line.startswith("Sign-in (MSAL")).split(": ")[1].split(",")[0]
         yield Devhost(
