@@ -48,7 +48,12 @@ def entra() -> Iterator[LocalAuthority]:
                 "client_secret": SECRET,
                 "roles": ["MCP.Invoke"],
             },
-            {"client_id": KEY_CLIENT, "jwks": [{**public_jwk, "kid": "key-1"}], "roles": ["MCP.Invoke"]},
+            {
+                "client_id": KEY_CLIENT,
+                "redirect_uris": [FACADE_REDIRECT],
+                "jwks": [{**public_jwk, "kid": "key-1"}],
+                "roles": ["MCP.Invoke"],
+            },
         ],
     )
     with LocalAuthority(SigningKey.generate(), directory=directory) as served:
@@ -515,3 +520,23 @@ def test_a_garbled_request_is_an_error_not_a_crash(entra: LocalAuthority) -> Non
             chunks.append(chunk)
     answer = b"".join(chunks).decode("latin-1")
     assert answer.startswith("HTTP/1.0 400") and "9002313" in answer
+
+
+def test_a_confidential_client_redeems_a_code_with_a_signed_assertion(entra: LocalAuthority) -> None:
+    """What an OAuth facade in front of this authority does: sign the user in upstream, prove itself with its key."""
+    pair = pkce()
+    code = code_for(entra, pair, client_id=KEY_CLIENT, redirect_uri=FACADE_REDIRECT)
+    proof = {
+        "client_id": KEY_CLIENT,
+        "redirect_uri": FACADE_REDIRECT,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
+    answer = redeem(entra, code, pair, **proof, client_assertion=assertion(entra))
+    assert answer.status_code == 200, answer.text
+    claims = jwt.decode(answer.json()["access_token"], options={"verify_signature": False})
+    assert (claims["azp"], claims["azpacr"], claims["scp"]) == (KEY_CLIENT, "2", "user_impersonation")
+    # Without its proof the same client's code is refused.
+    code = code_for(entra, pair, client_id=KEY_CLIENT, redirect_uri=FACADE_REDIRECT)
+    refused(
+        redeem(entra, code, pair, client_id=KEY_CLIENT, redirect_uri=FACADE_REDIRECT), "invalid_client", 7000218, 401
+    )
