@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import jwt
 
 from devhost.directory import Client, Directory
-from devhost.oauth_errors import duplicated, invalid_client, missing, unknown_client
+from devhost.oauth_errors import duplicated, invalid_client, malformed, missing, unknown_client
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -75,6 +75,8 @@ def identify(
     if secret is not None and basic_secret is not None:
         raise duplicated("client_secret")
     secret = secret if secret is not None else basic_secret
+    if secret is not None and assertion is not None:
+        raise malformed("a client authenticates with a secret or an assertion, not both (RFC 6749 section 2.3).")
     if secret is None and assertion is None:
         if credentials_required or not client.allows_public_flows:
             raise invalid_client(
@@ -94,11 +96,10 @@ def identify(
             )
         return Caller(client, "1")
     assert assertion is not None
-    if form.get("client_assertion_type") != JWT_BEARER_ASSERTION:
-        raise invalid_client(
-            700025 if not form.get("client_assertion_type") else 50027,
-            f"client_assertion_type must be '{JWT_BEARER_ASSERTION}'.",
-        )
+    if not form.get("client_assertion_type"):
+        raise missing("client_assertion_type")
+    if form["client_assertion_type"] != JWT_BEARER_ASSERTION:
+        raise malformed(f"client_assertion_type must be '{JWT_BEARER_ASSERTION}'.")
     _check_assertion(client, assertion, list(audiences), replay)
     return Caller(client, "2")
 
@@ -156,7 +157,7 @@ def _check_assertion(client: Client, assertion: str, audiences: list[str], repla
             continue
         except jwt.PyJWTError:
             raise invalid_client(50027, "JWT token is invalid or malformed.") from None
-        if claims["iss"] != client.client_id or claims["sub"] != client.client_id:
+        if str(claims["iss"]).lower() != client.client_id or str(claims["sub"]).lower() != client.client_id:
             raise invalid_client(700021, "Client assertion application identifier doesn't match 'client_id' parameter.")
         if not replay.first_use(str(claims["jti"]), float(claims["exp"])):
             raise invalid_client(700025, "The client assertion was already used (its jti was seen before).")

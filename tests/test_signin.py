@@ -540,3 +540,11 @@ def test_a_confidential_client_redeems_a_code_with_a_signed_assertion(entra: Loc
     refused(
         redeem(entra, code, pair, client_id=KEY_CLIENT, redirect_uri=FACADE_REDIRECT), "invalid_client", 7000218, 401
     )
+
+
+def test_a_client_proves_itself_one_way_only(entra: LocalAuthority) -> None:
+    form = {"grant_type": "client_credentials", "scope": f"api://{CLIENT}/.default", "client_id": KEY_CLIENT}
+    both = {**form, "client_secret": "x", "client_assertion": assertion(entra)}
+    refused(httpx2.post(token_url(entra), data=both), "invalid_request", 9002313)
+    untyped = {**form, "client_assertion": assertion(entra)}
+    refused(httpx2.post(token_url(entra), data=untyped), "invalid_request", 900144)
