@@ -66,17 +66,20 @@ def start(args: argparse.Namespace) -> Starlette:
 
         ident = local_identity(args.port + 1)
         tenant, client = str(ident["tenant_id"]), str(ident["client_id"])
-        directory = local_directory(
-            tenant,
-            client,
-            # The MCP URLs are identifier URIs of the local API, so the RFC 8707 `resource` MCP clients
-            # send is accepted (Entra checks it against the app's identifier URIs: AADSTS9010010).
-            extra_identifier_uris=resource_uris(args.host, args.port),
-            listed_clients=ident.get("clients") or (),
-            api_client_secret=str(ident["client_secret"]) if ident.get("client_secret") else None,
-            # The API registration's `requestedAccessTokenVersion`: 2 unless the settings say 1.
-            token_version="1.0" if str(ident.get("token_version")) in ("1", "1.0") else "2.0",
-        )
+        try:
+            directory = local_directory(
+                tenant,
+                client,
+                # The MCP URLs are identifier URIs of the local API, so the RFC 8707 `resource` MCP clients
+                # send is accepted (Entra checks it against the app's identifier URIs: AADSTS9010010).
+                extra_identifier_uris=resource_uris(args.host, args.port),
+                listed_clients=ident.get("clients") or (),
+                api_client_secret=str(ident["client_secret"]) if ident.get("client_secret") else None,
+                # The API registration's `requestedAccessTokenVersion`: 2 unless the settings say 1.
+                token_version="1.0" if str(ident.get("token_version")) in ("1", "1.0") else "2.0",
+            )
+        except ValueError as exc:
+            raise SystemExit(f"devhost: {STATE_FILE}: {exc}") from None
         tls_files = tls.load_or_create(STATE_DIR)
         authority = LocalAuthority(
             SigningKey.load_or_create(KEY_FILE),

@@ -59,6 +59,8 @@ class Client:
 
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any]) -> Client:
+        if not isinstance(entry, Mapping) or not entry.get("client_id"):
+            raise ValueError(f"each entry of `clients` needs a client_id, and {entry!r} has none")
         return cls(
             client_id=str(entry["client_id"]).lower(),
             name=str(entry.get("name") or entry["client_id"]),

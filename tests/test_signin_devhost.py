@@ -229,3 +229,9 @@ def test_a_loopback_authority_host_turns_off_instance_discovery() -> None:
     assert _authority("https://login.microsoftonline.us") == {"authority": "https://login.microsoftonline.us"}
     local = _authority("https://127.0.0.1:7073")
     assert local == {"authority": "https://127.0.0.1:7073", "disable_instance_discovery": True}
+
+
+def test_a_listed_client_without_an_id_stops_devhost_with_a_message(tmp_path: Path) -> None:
+    (tmp_path / "local-authority.json").write_text(json.dumps({"clients": [{"name": "nameless"}]}))
+    with pytest.raises(RuntimeError, match="each entry of `clients` needs a client_id"):
+        start_devhost({"DEVHOST_STATE_DIR": str(tmp_path), "AZURE_TENANT_ID": ""}, "--auth", "local")
