@@ -189,7 +189,8 @@ class SignIn:
         if form.get("decision") == "cancel":
             refused = OAuthError("access_denied", 65004, "User declined to consent to access the app.")
             return deliver(pending.redirect_uri, pending.response_mode, refused.redirect_params(), pending.state)
-        username = (form.get("username") or form.get("typed_username") or "").strip()
+        chosen = form.get("typed_username") if form.get("decision") == "typed" else form.get("username")
+        username = (chosen or "").strip()
         user = self.directory.user(username)
         if user is None:
             again = secrets.token_urlsafe(24)

@@ -88,10 +88,11 @@ def sign_in(
         + (f'<p class="error" role="alert">{escape(notice)}</p>' if notice else "")
         + f'<form method="post" action="{escape(action)}">'
         f'<input type="hidden" name="transaction" value="{escape(transaction)}">'
-        f"<p>Choose a test user:</p>{choices}"
-        '<p><label for="typed">or type one (name@domain):</label></p>'
+        # The typed name's button comes first: Enter in the field presses a form's first submit button.
+        '<p><label for="typed">Type a user name (name@domain):</label></p>'
         f'<input id="typed" name="typed_username" value="{escape(login_hint)}" autocomplete="off">'
         '<button type="submit" name="decision" value="typed">Sign in as this user</button>'
+        f"<p>or choose a test user:</p>{choices}"
         '<button type="submit" name="decision" value="cancel">Cancel</button>'
         "</form>",
     )

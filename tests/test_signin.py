@@ -228,13 +228,14 @@ def test_form_post_answers_with_a_self_submitting_form_under_its_policy(entra: L
 def test_a_typed_user_signs_in_and_a_bad_name_is_asked_again(entra: LocalAuthority) -> None:
     page = httpx2.get(start(entra))
     action, hidden = page_form(page.text)
-    again = httpx2.post(action, data={**hidden, "typed_username": "not a name"})
+    again = httpx2.post(action, data={**hidden, "decision": "typed", "typed_username": "not a name"})
     assert again.status_code == 200 and "Type a user name" in again.text
     action, hidden = page_form(again.text)
-    done = httpx2.post(action, data={**hidden, "typed_username": "grace@example.test"})
+    typed = {"decision": "typed", "typed_username": "grace@example.test"}
+    done = httpx2.post(action, data={**hidden, **typed})
     assert done.status_code == 302 and "code=" in done.headers["location"]
     # A page is good for one answer.
-    assert httpx2.post(action, data={**hidden, "typed_username": "grace@example.test"}).status_code == 400
+    assert httpx2.post(action, data={**hidden, **typed}).status_code == 400
 
 
 def test_cancel_tells_the_client_access_was_denied(entra: LocalAuthority) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
+import jwt
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from signin_support import Pkce, authorize_url, pkce
@@ -173,11 +174,13 @@ def test_form_post_submits_itself_under_the_policy(entra: LocalAuthority, callba
     page.goto(url_for(entra, callback, pair, response_mode="form_post", login_hint="typed.user@example.test"))
     assert page.locator("#typed").input_value() == "typed.user@example.test"
     with page.expect_navigation(url=callback.url):
-        page.get_by_role("button", name="Sign in as this user").click()
+        page.locator("#typed").press("Enter")  # signs in as the typed name, not as the first listed user
     (received,) = callback.received
     assert set(received) == {"code", "state", "session_state"}
     tokens = redeem(entra, callback, received["code"], pair).json()
     assert tokens["id_token"] and tokens["refresh_token"]
+    signed_in = jwt.decode(tokens["access_token"], options={"verify_signature": False})["preferred_username"]
+    assert signed_in == "typed.user@example.test"
     assert problems == []
 
 
