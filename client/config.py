@@ -63,6 +63,8 @@ class AuthOptions:
     # The API (the server's app registration) whose scope is requested.
     api_client_id: str | None = None
     scope: str | None = None
+    # azure-identity's own AZURE_AUTHORITY_HOST: another cloud, or devhost's local authority (its https alias).
+    authority_host: str | None = None
 
 
 def target_from(args: argparse.Namespace, env: Mapping[str, str]) -> Target:
@@ -99,4 +101,5 @@ def auth_from(args: argparse.Namespace, env: Mapping[str, str]) -> AuthOptions:
         client_secret=pick(args.client_secret, "AZURE_CLIENT_SECRET") if flow == "client-secret" else None,
         api_client_id=api_client_id,
         scope=pick(args.scope, "AZURE_SCOPE"),
+        authority_host=env.get("AZURE_AUTHORITY_HOST") or None,
     )

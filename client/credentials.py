@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from client.config import AuthOptions
 from client.errors import EXIT_AUTH, EXIT_USAGE, Failure, first_line
@@ -81,12 +82,18 @@ def build_credential(auth: AuthOptions) -> Any:
         ]
         if missing:
             raise Failure(f"--auth client-secret needs {', '.join(missing)}", EXIT_USAGE)
-        return identity.ClientSecretCredential(str(tenant), str(client_id), str(auth.client_secret))
+        return identity.ClientSecretCredential(
+            str(tenant), str(client_id), str(auth.client_secret), **_authority(auth.authority_host)
+        )
     if flow == "interactive":
         # Without a client id azure-identity signs in as the Azure CLI's public client (04b07795-...).
-        return identity.InteractiveBrowserCredential(**optional, **_client(client_id))
+        return identity.InteractiveBrowserCredential(
+            **optional, **_client(client_id), **_authority(auth.authority_host)
+        )
     if flow == "device-code":
-        return identity.DeviceCodeCredential(**optional, **_client(client_id), prompt_callback=_prompt_on_stderr)
+        return identity.DeviceCodeCredential(
+            **optional, **_client(client_id), **_authority(auth.authority_host), prompt_callback=_prompt_on_stderr
+        )
     if flow == "azure-cli":
         return identity.AzureCliCredential(**optional)
     if flow == "managed-identity":
@@ -101,6 +108,15 @@ def build_credential(auth: AuthOptions) -> Any:
 
 def _client(client_id: str | None) -> dict[str, str]:
     return {"client_id": client_id} if client_id else {}
+
+
+def _authority(host: str | None) -> dict[str, Any]:
+    """AZURE_AUTHORITY_HOST; on loopback (devhost's authority) without instance discovery, which would ask
+    login.microsoftonline.com whether it knows the host."""
+    if not host:
+        return {}
+    loopback = urlsplit(host).hostname in ("localhost", "127.0.0.1", "::1")
+    return {"authority": host, **({"disable_instance_discovery": True} if loopback else {})}
 
 
 def acquire_token(auth: AuthOptions, discover: Callable[[], list[str]]) -> str | None:

@@ -6,7 +6,8 @@
 `--auth auto` (the default) serves without authentication when ENABLE_AUTH=false is set (in the
 environment or local.settings.json, as the original server's development mode), uses Entra when a
 tenant is configured, and otherwise the local authority: an Entra-like issuer on loopback whose
-tokens the app validates like Entra's. The access log redacts credentials in URLs (devhost/logs.py).
+tokens the app validates like Entra's, and which signs users in (authorization code + PKCE) for the
+clients devhost/directory.py lists. The access log redacts credentials in URLs (devhost/logs.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -30,9 +31,9 @@ KEY_FILE = STATE_DIR / "signing-key.pem"
 STATE_FILE = STATE_DIR / "local-authority.json"
 
 
-def local_identity(port: int | None = None) -> dict[str, str | int]:
+def local_identity(port: int | None = None) -> dict[str, Any]:
     """Tenant and client ids of the local authority, made once and kept so tokens outlive restarts."""
-    state: dict[str, str | int] = {}
+    state: dict[str, Any] = {}
     if STATE_FILE.exists():
         state = json.loads(STATE_FILE.read_text())
     state.setdefault("tenant_id", str(uuid.uuid4()))
@@ -55,6 +56,12 @@ def auto_mode(environ: Mapping[str, str]) -> str:
     return "entra" if environ.get("AZURE_TENANT_ID") else "local"
 
 
+def resource_uris(host: str, port: int) -> list[str]:
+    """The server's own URLs as MCP clients name it (by 127.0.0.1 or by localhost), for RFC 8707 `resource`."""
+    hosts = dict.fromkeys((host, "127.0.0.1", "localhost") if host in ("127.0.0.1", "localhost") else (host,))
+    return [f"http://{h}:{port}{path}" for h in hosts for path in ("", "/mcp", "/echo")]
+
+
 def start(args: argparse.Namespace) -> Starlette:
     """The settings and (with `--auth local`) the local authority set up, and the app's ASGI routes built."""
     from devhost.server import build_app, load_local_settings
@@ -65,13 +72,38 @@ def start(args: argparse.Namespace) -> Starlette:
     if mode == "auto":
         mode = auto_mode(os.environ)
     token = None
+    base = f"http://{args.host}:{args.port}"
     if mode == "local":
+        from devhost import tls
         from devhost.authority import LocalAuthority, SigningKey
+        from devhost.directory import local_directory
 
         ident = local_identity(args.port + 1)
-        authority = LocalAuthority(SigningKey.load_or_create(KEY_FILE), host=args.host, port=int(ident["port"]))
-        authority.start()
         tenant, client = str(ident["tenant_id"]), str(ident["client_id"])
+        try:
+            directory = local_directory(
+                tenant,
+                client,
+                # The MCP URLs are identifier URIs of the local API, so the RFC 8707 `resource` MCP clients
+                # send is accepted (Entra checks it against the app's identifier URIs: AADSTS9010010).
+                extra_identifier_uris=resource_uris(args.host, args.port),
+                listed_clients=ident.get("clients") or (),
+                api_client_secret=str(ident["client_secret"]) if ident.get("client_secret") else None,
+                # The API registration's `requestedAccessTokenVersion`: 2 unless the settings say 1.
+                token_version="1.0" if str(ident.get("token_version")) in ("1", "1.0") else "2.0",
+            )
+        except ValueError as exc:
+            raise SystemExit(f"devhost: {STATE_FILE}: {exc}") from None
+        tls_files = tls.load_or_create(STATE_DIR)
+        authority = LocalAuthority(
+            SigningKey.load_or_create(KEY_FILE),
+            host=args.host,
+            port=int(ident["port"]),
+            directory=directory,
+            tls=tls_files,
+            tls_port=int(ident["port"]) + 1,
+        )
+        authority.start()
         os.environ.update(
             AZURE_TENANT_ID=tenant,
             AZURE_CLIENT_ID=client,
@@ -87,12 +119,12 @@ def start(args: argparse.Namespace) -> Starlette:
     import function_app
 
     app, table = build_app(function_app.app, ROOT / "host.json")
-    base = f"http://{args.host}:{args.port}"
     print(f"devhost: serving {ROOT / 'function_app.py'} at {base}")
     for path, fn in table:
         print(f"  {','.join(fn.methods):<18} {base}{path}")
     if mode == "local":
         print(f"\nAuthentication: ON, local authority at {os.environ['AZURE_AUTHORITY']} (client id {client})")
+        print(f"Sign-in (MSAL, azure-identity): {authority.tls_url}/{tenant}, trusting {tls_files.ca}")
         print(f"MCP URL: {base}/mcp\nBearer token (24 h; more with `python -m devhost token`):\n{token}\n")
     elif mode == "off":
         refused = load_settings(os.environ).problems

@@ -4,28 +4,42 @@ It serves the same shapes Entra serves (v2 and v1 OpenID configurations per tena
 `organizations`/`common`, key sets whose v2 keys carry an `issuer`), so the app validates its
 tokens with exactly the code that validates Entra's. Tests can switch it down, slow or to
 garbage, rotate its keys, and count what was fetched. It never ships to Azure.
+
+Given a `Directory` (devhost gives it one) it also signs users in: the v2 authorize and token
+endpoints (devhost/signin.py, devhost/token_endpoint.py), listed in its discovery documents and in
+RFC 8414 metadata. Given TLS files it answers on an https alias too, for MSAL, which refuses http;
+the alias's documents name its own endpoints but the same issuer, as Entra's host aliases do.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
+import ssl
 import threading
 import time
 import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devhost.authority_http import cors, send, serve_sign_in
+
+if TYPE_CHECKING:
+    from devhost.directory import Directory
+    from devhost.signin import SignIn
+    from devhost.tls import TlsFiles
+    from devhost.token_endpoint import TokenEndpoint
+
 Mode = Literal["up", "down", "slow", "garbage", "empty"]
 TEMPLATE = "{tenantid}"
 V1_ISSUER = "https://sts.windows.net/{tid}/"
+OIDC_SCOPES = ["openid", "profile", "email", "offline_access"]
 # The calling client application named in minted tokens (`azp`/`appid`).
 LOCAL_CLIENT_APP_ID = "11111111-2222-3333-4444-555555555555"
 
@@ -69,24 +83,67 @@ class SigningKey:
 
 
 class LocalAuthority:
-    def __init__(self, key: SigningKey | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        key: SigningKey | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        directory: Directory | None = None,
+        tls: TlsFiles | None = None,
+        tls_port: int = 0,
+    ) -> None:
         self.keys: list[SigningKey] = [key or SigningKey.generate()]
         self.mode: Mode = "up"
         self.delay = 0.0
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._server = self._listen(host, port, secure=False)
+        self._servers = [self._server]
+        self.tls_url: str | None = None
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls.cert, tls.key)
+            try:
+                secure = self._listen(host, tls_port, secure=True)
+            except OSError:  # the usual port is taken (another devhost): any free one will do
+                secure = self._listen(host, 0, secure=True)
+            # The handshake runs in each request's thread, not in the accept loop a silent client would stall.
+            secure.socket = context.wrap_socket(secure.socket, server_side=True, do_handshake_on_connect=False)
+            self._servers.append(secure)
+            tls_host, tls_bound = secure.server_address[:2]
+            self.tls_url = f"https://{tls_host}:{tls_bound}"
+        self.signin: SignIn | None = None
+        self.token_endpoint: TokenEndpoint | None = None
+        if directory is not None:
+            from devhost.signin import SignIn
+            from devhost.token_endpoint import TokenEndpoint
+
+            self.signin = SignIn(directory, self.url, lambda: self.keys[0])
+            self.signin.aliases = [self.tls_url] if self.tls_url else []
+            self.token_endpoint = TokenEndpoint(self.signin)
+        self._threads: list[threading.Thread] = []
+
+    def _listen(self, host: str, port: int, *, secure: bool) -> ThreadingHTTPServer:
         authority = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                authority._serve(self)
+                authority._serve(self, secure)
+
+            def do_POST(self) -> None:
+                authority._serve(self, secure)
+
+            def do_OPTIONS(self) -> None:
+                authority._serve(self, secure)
 
             def log_message(self, format: str, *args: Any) -> None:
+                # Requests carry codes and tokens in their URLs and bodies: none of it is logged.
                 pass
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        server = ThreadingHTTPServer((host, port), Handler)
+        server.daemon_threads = True
+        return server
 
     @property
     def url(self) -> str:
@@ -100,16 +157,19 @@ class LocalAuthority:
         return f"{self.url}/{tenant}/v2.0" if version == "2.0" else V1_ISSUER.format(tid=tenant)
 
     def start(self) -> LocalAuthority:
-        # A short poll interval keeps `stop()` quick (the default waits up to half a second).
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="local-authority", daemon=True
-        )
-        self._thread.start()
+        for server in self._servers:
+            # A short poll interval keeps `stop()` quick (the default waits up to half a second).
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="local-authority", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
 
     def __enter__(self) -> LocalAuthority:
         return self.start()
@@ -134,17 +194,20 @@ class LocalAuthority:
 
     # Serving
 
-    def _documents(self, path: str) -> Any:
+    def _documents(self, path: str, origin: str) -> Any:
         parts = path.strip("/").split("/")
+        if parts[:2] == [".well-known", "oauth-authorization-server"] and parts[3:] == ["v2.0"]:
+            # RFC 8414: the well-known name goes before the issuer's path.
+            parts = [parts[2], "v2.0", ".well-known", "oauth-authorization-server"]
         tenant, rest = parts[0], "/".join(parts[1:])
         issuer_tenant = TEMPLATE if tenant in ("organizations", "common") else tenant
         v2_issuer = f"{self.url}/{issuer_tenant}/v2.0"
-        if rest == "v2.0/.well-known/openid-configuration":
-            return self._configuration(tenant, v2_issuer, f"{self.url}/{tenant}/discovery/v2.0/keys", "v2.0/")
+        if rest == "v2.0/.well-known/openid-configuration" or (
+            rest == "v2.0/.well-known/oauth-authorization-server" and self.signin is not None
+        ):
+            return self._configuration(tenant, v2_issuer, origin, v2=True)
         if rest == ".well-known/openid-configuration":
-            return self._configuration(
-                tenant, V1_ISSUER.format(tid=issuer_tenant), f"{self.url}/{tenant}/discovery/keys", ""
-            )
+            return self._configuration(tenant, V1_ISSUER.format(tid=issuer_tenant), origin, v2=False)
         if rest in ("discovery/v2.0/keys", "discovery/keys"):
             with self._lock:
                 keys = list(self.keys)
@@ -154,19 +217,31 @@ class LocalAuthority:
             return {"keys": [k.jwk(issuer) for k in keys]}
         return None
 
-    def _configuration(self, tenant: str, issuer: str, jwks_uri: str, version: str) -> dict[str, Any]:
-        return {
+    def _configuration(self, tenant: str, issuer: str, origin: str, *, v2: bool) -> dict[str, Any]:
+        """What this authority serves, and only that: sign-in endpoints when it has a directory (v2 only)."""
+        keys = f"{origin}/{tenant}/discovery/{'v2.0/' if v2 else ''}keys"
+        document: dict[str, Any] = {
             "issuer": issuer,
-            "jwks_uri": jwks_uri,
-            "authorization_endpoint": f"{self.url}/{tenant}/oauth2/{version}authorize",
-            "token_endpoint": f"{self.url}/{tenant}/oauth2/{version}token",
-            "response_types_supported": ["code"],
+            "jwks_uri": keys,
             "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
-            "code_challenge_methods_supported": ["S256"],
+            "subject_types_supported": ["pairwise"],
         }
+        if v2 and self.signin is not None:
+            document.update(
+                authorization_endpoint=f"{origin}/{tenant}/oauth2/v2.0/authorize",
+                token_endpoint=f"{origin}/{tenant}/oauth2/v2.0/token",
+                response_types_supported=["code"],
+                response_modes_supported=["query", "form_post"],
+                grant_types_supported=["authorization_code", "refresh_token", "client_credentials"],
+                scopes_supported=OIDC_SCOPES,
+                token_endpoint_auth_methods_supported=["client_secret_post", "client_secret_basic", "private_key_jwt"],
+                token_endpoint_auth_signing_alg_values_supported=["RS256", "PS256"],
+                code_challenge_methods_supported=["S256"],
+                claims_supported=["sub", "iss", "aud", "exp", "iat", "nbf", "oid", "tid", "name", "preferred_username"],
+            )
+        return document
 
-    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+    def _serve(self, handler: BaseHTTPRequestHandler, secure: bool) -> None:
         path = handler.path.split("?")[0]
         with self._lock:
             self.requests[path] += 1
@@ -175,17 +250,26 @@ class LocalAuthority:
         if self.mode == "down":
             handler.send_error(503, "authority down")
             return
-        document = self._documents(path)
+        origin = (self.tls_url if secure else None) or self.url
+        if handler.command == "OPTIONS":
+            # A CORS preflight: browser-based clients (the MCP Inspector's page) read discovery and redeem
+            # codes from another origin, as they may at Entra.
+            send(handler, 204, {**cors(handler, "*"), "Access-Control-Max-Age": "600"}, b"")
+            return
+        parts = path.strip("/").split("/")
+        if self.signin is not None and parts[1:3] == ["oauth2", "v2.0"] and len(parts) == 4:
+            assert self.token_endpoint is not None
+            serve_sign_in(self.signin, self.token_endpoint, handler, parts[0], parts[3], origin)
+            return
+        if handler.command != "GET":
+            handler.send_error(405)
+            return
+        document = self._documents(path, origin)
         if document is None:
             handler.send_error(404)
             return
         body = b"<html>not json" if self.mode == "garbage" else json.dumps(document).encode()
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        with contextlib.suppress(OSError):  # the client gave up (a timeout test)
-            handler.wfile.write(body)
+        send(handler, 200, {"Content-Type": "application/json", **cors(handler, "*")}, body)
 
 
 def mint_token(

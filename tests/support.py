@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import inspect
 import json
 import os
@@ -100,20 +101,20 @@ def mcp_request(method: str, params: dict[str, Any] | None = None, request_id: i
     return message
 
 
-def free_port(pair: bool = False) -> int:
-    """A free loopback port; with `pair`, one whose successor is free too (devhost's authority takes port + 1)."""
+def free_port(following: int = 0) -> int:
+    """A free loopback port, and the `following` ports after it free too (devhost's authority takes
+    port + 1 for http and port + 2 for https)."""
     while True:
-        with socket.socket() as first:
+        with contextlib.ExitStack() as held:
+            first = held.enter_context(socket.socket())
             first.bind(("127.0.0.1", 0))
             port = int(first.getsockname()[1])
-            if not pair:
-                return port
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
+            try:
+                for offset in range(1, following + 1):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port + offset))
+            except (OSError, OverflowError):  # taken, or past the last port
+                continue
+            return port
 
 
 @dataclass
@@ -170,7 +171,7 @@ def start_devhost(
     the returned host its authority, tenant and audience, and its signing key is loaded from the
     state directory (DEVHOST_STATE_DIR, else `cwd`/.devhost), so the test can mint more tokens.
     """
-    port = free_port(pair=True)
+    port = free_port(following=2)
     log = log or Path(tempfile.mkdtemp(prefix="devhost-")) / "devhost.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
