@@ -164,6 +164,48 @@ async def test_the_sdk_signs_in_calls_a_tool_and_refreshes(devhost: SignInHost) 
     assert reused.json()["error_codes"] == [50173]
 
 
+async def test_the_sdk_steps_up_for_a_tool_that_needs_another_scope(devhost: SignInHost) -> None:
+    """graph_profile needs Profile.Read: 403 insufficient_scope, the SDK signs in again for every scope
+    the challenge names, and the retried call reaches the tool (issue 17)."""
+    storage, person = MemoryStorage(), Person()
+    provider = OAuthClientProvider(
+        devhost.mcp_url,
+        OAuthClientMetadata(redirect_uris=[SDK_REDIRECT], grant_types=["authorization_code", "refresh_token"]),  # type: ignore[list-item]
+        storage,
+        redirect_handler=person.redirect,
+        callback_handler=person.callback,
+    )
+    seen: list[httpx2.Response] = []
+
+    async def record(response: httpx2.Response) -> None:
+        seen.append(response)
+
+    http = httpx2.AsyncClient(auth=provider, timeout=30, event_hooks={"response": [record]})
+    async with http, Client(streamable_http_client(devhost.mcp_url, http_client=http)) as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        first = storage.tokens
+        assert first is not None and claims(first.access_token)["scp"] == "user_impersonation"
+        # Before the call, tools/list already says what graph_profile needs of this caller.
+        assert listed["graph_profile"].meta == {
+            "azure-functions-mcp/requires": {"scopes": [f"api://{API}/Profile.Read"], "roles": []}
+        }
+        profile = await client.call_tool("graph_profile", {})
+
+    refused = [r for r in seen if r.status_code == 403]
+    assert len(refused) == 1
+    assert 'error="insufficient_scope"' in refused[0].headers["www-authenticate"]
+    assert f'scope="api://{API}/user_impersonation api://{API}/Profile.Read"' in refused[0].headers["www-authenticate"]
+    assert len(person.authorize_urls) == 2
+    assert "Profile.Read" in httpx2.URL(person.authorize_urls[1]).params["scope"]
+    stepped = storage.tokens
+    assert stepped is not None and set(claims(stepped.access_token)["scp"].split()) == {
+        "user_impersonation",
+        "Profile.Read",
+    }
+    # The tool ran: devhost has no credential for the on-behalf-of leg, and the tool says so (not a 403).
+    assert profile.is_error and "AZURE_CLIENT_SECRET" in str(profile.content)
+
+
 def run_client(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MCP_", "REQUESTS_", "SSL_"))}
     return subprocess.run(
