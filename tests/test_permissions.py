@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,10 +15,11 @@ from support import CLIENT, MCP_ACCEPT, TENANT, body_of, call, challenge, config
 from devhost.authority import LocalAuthority
 from shared.auth.identity import DEVELOPER
 from shared.mcp import tools
-from shared.mcp.permissions import META_KEY, Mismatch, Refusal, ToolPolicy, requires
+from shared.mcp.permissions import META_KEY, Mismatch, Refusal, ToolPolicy, advertised_scopes, requires
 from shared.settings import ToolPermission, load_settings
 
 API = f"api://{CLIENT}"
+ROOT = Path(__file__).resolve().parent.parent
 MODERN = "2026-07-28"
 PRM = "http://localhost:7071/.well-known/oauth-protected-resource/mcp"
 
@@ -180,7 +184,7 @@ async def test_the_metadata_lists_every_scope_a_tool_needs(authority: LocalAutho
     response = await call("protected_resource_metadata", path="/.well-known/oauth-protected-resource")
     assert body_of(response)["scopes_supported"] == [
         f"{API}/user_impersonation",
-        f"{API}/Echo.Write",  # in the order of the tools: echo before graph_profile
+        f"{API}/Echo.Write",  # the tools' scopes sorted
         f"{API}/Profile.Read",
     ]
 
@@ -203,3 +207,30 @@ def test_the_policy_reads_declarations_and_batches() -> None:
     mismatch = policy.check(batch.encode(), {"mcp-name": "read"}, DEVELOPER)
     assert isinstance(mismatch, Mismatch) and mismatch.request_id == 2
     assert policy.check(b"not json", {}, user_token) is None  # the SDK answers the parse error
+
+
+@pytest.mark.parametrize(
+    "overrides", ["", "echo=scope:Echo.Write", "graph_profile=", "graph_profile=role:X; add=scope:A scope:B"]
+)
+def test_the_metadata_reads_the_same_declarations_as_the_server(overrides: str) -> None:
+    settings = load_settings({"AZURE_CLIENT_ID": CLIENT, "TOOL_PERMISSIONS": overrides})
+    assert advertised_scopes(settings) == ToolPolicy(tools.ALL, settings).scopes()
+
+
+def test_the_metadata_route_stays_off_the_sdks_imports() -> None:
+    """The cold path a client takes after its first 401 loads neither the MCP SDK nor pydantic."""
+    probe = """
+import sys, azure.functions as func, function_app
+from shared import runtime
+from shared.web import handlers
+runtime.reset({"AZURE_TENANT_ID": sys.argv[1], "AZURE_CLIENT_ID": sys.argv[2]})
+request = func.HttpRequest("GET", "http://localhost/.well-known/oauth-protected-resource", headers={}, body=b"")
+answer = handlers.protected_resource(request)
+assert answer.status_code == 200 and b"Profile.Read" in answer.get_body(), answer.get_body()
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("mcp", "mcp_types", "pydantic", "jwt")))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe, TENANT, CLIENT], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

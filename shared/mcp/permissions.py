@@ -8,13 +8,13 @@ follows by signing in again; a tool error would only tell a person.
 
 from __future__ import annotations
 
+import ast
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
-
-from mcp.shared.inbound import MCP_NAME_HEADER, decode_header_value
-from mcp_types.jsonrpc import HEADER_MISMATCH
 
 from shared.auth.identity import Principal
 from shared.auth.permissions import Shortfall, shortfall
@@ -74,13 +74,17 @@ class ToolPolicy:
         self.table = {name: needs for name, needs in merged.items() if needs.scopes or needs.roles}
 
     def scopes(self) -> tuple[str, ...]:
-        """Every delegated scope some tool needs, in declaration order."""
-        return tuple(dict.fromkeys(scope for needs in self.table.values() for scope in needs.scopes))
+        """Every delegated scope some tool needs, sorted."""
+        return tuple(sorted({scope for needs in self.table.values() for scope in needs.scopes}))
 
     def qualified(self, scopes: Iterable[str]) -> list[str]:
         return [f"{self.identifier_uri}/{scope}" for scope in scopes]
 
     def check(self, body: bytes, headers: Mapping[str, str], caller: Principal) -> Refusal | Mismatch | None:
+        # Here, not at the top: this module is also what the metadata route reads (see advertised_scopes).
+        from mcp.shared.inbound import MCP_NAME_HEADER, decode_header_value
+        from mcp_types.jsonrpc import HEADER_MISMATCH
+
         calls = _tool_calls(body)
         if not calls:
             return None
@@ -123,3 +127,27 @@ def _tool_calls(body: bytes) -> list[tuple[Any, str]]:
             if isinstance(name, str):
                 calls.append((message.get("id"), name))
     return calls
+
+
+TOOLS_SOURCE = Path(__file__).with_name("tools.py")
+
+
+def advertised_scopes(settings: Settings) -> tuple[str, ...]:
+    """What `ToolPolicy.scopes()` says, without importing the tools: the protected-resource metadata lists
+    every scope a tool needs, and that route stays off the MCP SDK's imports (cold start). The
+    declarations are read from the tools' source; tests/test_permissions.py holds the two equal."""
+    needs = {**_declared_in_source(TOOLS_SOURCE), **dict(settings.tool_permissions)}
+    return tuple(sorted({scope for permission in needs.values() for scope in permission.scopes}))
+
+
+@functools.cache
+def _declared_in_source(path: Path) -> dict[str, ToolPermission]:
+    declared = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            if isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == requires.__name__:
+                found = {word.arg: ast.literal_eval(word.value) for word in decorator.keywords if word.arg}
+                declared[node.name] = ToolPermission(tuple(found.get("scopes", ())), tuple(found.get("roles", ())))
+    return declared

@@ -102,8 +102,9 @@ def protected_resource(req: func.HttpRequest) -> func.HttpResponse:
         return responses.error_response(404, "not_found", "Authentication is off.")
     resource = responses.base_url(req) + (f"/{suffix}" if suffix else "")
     # Every scope any tool needs is listed, so clients can ask for it up front.
-    policy = current().policy
-    scopes = (*settings.qualified_scopes, *policy.qualified(policy.scopes()))
+    from shared.mcp.permissions import advertised_scopes
+
+    scopes = (*settings.qualified_scopes, *(f"{settings.identifier_uri}/{s}" for s in advertised_scopes(settings)))
     document = protected_resource_metadata(settings, resource, scopes)
     return responses.json_response(document, cache="public, max-age=3600")
 
