@@ -6,30 +6,15 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from browser import chromium, needs_chromium
+from playwright.sync_api import Browser, ConsoleMessage, Page
 from support import start_devhost
 
 from shared.web.docs_page import DOCS_ASSETS, docs_asset
 
-CHROMIUM = Path("/usr/bin/chromium")
-# No browser can be downloaded here: Debian's is used, and its background traffic is turned off.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed (apt-get install -y chromium chromium-driver)"
-)
 OPERATIONS = {
     "/health": "get",
     "/mcp": "post",
@@ -60,10 +45,8 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -7,14 +7,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import jwt
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from browser import chromium, needs_chromium
+from playwright.sync_api import Browser, ConsoleMessage, Page
 from signin_support import Pkce, authorize_url, pkce
 from support import CLIENT, TENANT
 
@@ -22,21 +22,6 @@ from devhost.authority import LocalAuthority, SigningKey
 from devhost.directory import local_directory
 
 APP = "b2c3d4e5-0000-4000-8000-000000000001"
-# As in tests/test_docs_browser.py: Debian's Chromium (nothing is downloaded), its background traffic off.
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed (apt-get install -y chromium chromium-driver)"
-)
 
 
 class Callback:
@@ -91,10 +76,8 @@ def callback() -> Iterator[Callback]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture

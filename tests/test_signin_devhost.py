@@ -114,19 +114,24 @@ class Person:
         return self.result
 
 
-def claims(token: str) -> dict[str, Any]:
-    return jwt.decode(token, options={"verify_signature": False})
-
-
-async def test_the_sdk_signs_in_calls_a_tool_and_refreshes(devhost: SignInHost) -> None:
-    storage, person = MemoryStorage(), Person()
-    provider = OAuthClientProvider(
+def sdk_provider(devhost: SignInHost, storage: MemoryStorage, person: Person) -> OAuthClientProvider:
+    """The MCP SDK's OAuth client, pre-registered as SDK_CLIENT, signing in as `person`."""
+    return OAuthClientProvider(
         devhost.mcp_url,
         OAuthClientMetadata(redirect_uris=[SDK_REDIRECT], grant_types=["authorization_code", "refresh_token"]),  # type: ignore[list-item]
         storage,
         redirect_handler=person.redirect,
         callback_handler=person.callback,
     )
+
+
+def claims(token: str) -> dict[str, Any]:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+async def test_the_sdk_signs_in_calls_a_tool_and_refreshes(devhost: SignInHost) -> None:
+    storage, person = MemoryStorage(), Person()
+    provider = sdk_provider(devhost, storage, person)
     async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
         async with Client(streamable_http_client(devhost.mcp_url, http_client=http)) as client:
             added = await client.call_tool("add", {"a": 2, "b": 3})
@@ -168,13 +173,7 @@ async def test_the_sdk_steps_up_for_a_tool_that_needs_another_scope(devhost: Sig
     """graph_profile needs Profile.Read: 403 insufficient_scope, the SDK signs in again for every scope
     the challenge names, and the retried call reaches the tool (issue 17)."""
     storage, person = MemoryStorage(), Person()
-    provider = OAuthClientProvider(
-        devhost.mcp_url,
-        OAuthClientMetadata(redirect_uris=[SDK_REDIRECT], grant_types=["authorization_code", "refresh_token"]),  # type: ignore[list-item]
-        storage,
-        redirect_handler=person.redirect,
-        callback_handler=person.callback,
-    )
+    provider = sdk_provider(devhost, storage, person)
     seen: list[httpx2.Response] = []
 
     async def record(response: httpx2.Response) -> None:

@@ -8,21 +8,17 @@ Imports `shared.graph`, `shared.auth` and `shared.settings`.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from shared import lazy_exports
 
 if TYPE_CHECKING:
     from shared.mcp.bridge import run_buffered
 
-# The package's public names, for devhost and the benchmarks. Loaded on first use: every import of
-# a submodule imports this package first, and must not pull in PyJWT or the SDK with it (cold start).
+# The package's public names, for devhost and the benchmarks (shared.lazy_exports: loaded on first use).
 _PUBLIC = {
     "run_buffered": "shared.mcp.bridge",
 }
 __all__ = ["run_buffered"]
 
-
-def __getattr__(name: str) -> object:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_exports(__name__, _PUBLIC)

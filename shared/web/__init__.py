@@ -6,21 +6,17 @@ The top layer: may import everything else in `shared`; nothing in `shared` impor
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from shared import lazy_exports
 
 if TYPE_CHECKING:
     from shared.web.bearer import authenticate
 
-# The package's public names, for devhost and the benchmarks. Loaded on first use: every import of
-# a submodule imports this package first, and must not pull in PyJWT or the SDK with it (cold start).
+# The package's public names, for devhost and the benchmarks (shared.lazy_exports: loaded on first use).
 _PUBLIC = {
     "authenticate": "shared.web.bearer",
 }
 __all__ = ["authenticate"]
 
-
-def __getattr__(name: str) -> object:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_exports(__name__, _PUBLIC)
