@@ -7,6 +7,9 @@ import pytest
 from devhost.authority import LocalAuthority, SigningKey
 from shared import runtime
 
+# The headless-Chromium fixtures (`browser`, `page`), for every page test.
+pytest_plugins = ["browser"]
+
 
 @pytest.fixture(scope="session")
 def signing_key() -> SigningKey:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from browser import chromium, needs_chromium
-from playwright.sync_api import Browser, ConsoleMessage, Page
+from browser import needs_chromium
+from playwright.sync_api import ConsoleMessage, Page
 from support import start_devhost
 
 from shared.web.docs_page import DOCS_ASSETS, docs_asset
@@ -41,21 +41,6 @@ def server() -> Iterator[str]:
     """devhost serving the real function_app.py, authentication off."""
     with start_devhost({}, "--auth", "off") as host:
         yield host.base_url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    opened = context.new_page()
-    opened.set_default_timeout(20_000)
-    yield opened
-    context.close()
 
 
 def _problems(page: Page) -> list[str]:

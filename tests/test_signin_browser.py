@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import jwt
 import pytest
-from browser import chromium, needs_chromium
-from playwright.sync_api import Browser, ConsoleMessage, Page
+from browser import needs_chromium
+from playwright.sync_api import ConsoleMessage, Page
 from signin_support import Pkce, authorize_url, pkce
 from support import CLIENT, TENANT
 
@@ -72,23 +72,6 @@ def callback() -> Iterator[Callback]:
     served = Callback()
     yield served
     served.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    opened = context.new_page()
-    opened.set_default_timeout(20_000)
-    # A dialog would mean injected script ran.
-    opened.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
-    yield opened
-    context.close()
 
 
 def problems_of(page: Page) -> list[str]:
