@@ -62,6 +62,11 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("ALLOWED_HOSTS", "", "Extra Host values the MCP endpoint accepts (localhost and the site always)."),
     SettingSpec("ALLOWED_ORIGINS", "", "Extra Origin values the MCP endpoint accepts."),
     SettingSpec("MANAGED_IDENTITY_CLIENT_ID", "", "User-assigned identity used as the app's federated credential."),
+    SettingSpec(
+        "TELEMETRY_TENANT_ATTRIBUTE",
+        "false",
+        "`true` adds the caller's tenant id to the auth metrics (an operator's choice: it is an identifier).",
+    ),
     SettingSpec("GRAPH_URL", "https://graph.microsoft.com", "Microsoft Graph base URL for on-behalf-of calls."),
     SettingSpec("GRAPH_SCOPE", "", "Scope of the on-behalf-of token for Graph; default `<GRAPH_URL>/.default`."),
     SettingSpec("WEBSITE_HOSTNAME", "", "The site's host name.", platform=True),
@@ -113,6 +118,7 @@ class Settings:
     graph_url: str
     graph_scope: str
     website_hostname: str
+    telemetry_tenant_attribute: bool
     problems: tuple[str, ...]
 
     @property
@@ -174,14 +180,15 @@ def _seconds(raw: Mapping[str, str], name: str, problems: list[str], minimum: in
     return int(SPEC_BY_NAME[name].default)
 
 
-def _flag(raw: Mapping[str, str], name: str, problems: list[str]) -> bool:
+def _flag(raw: Mapping[str, str], name: str, problems: list[str], default: bool = True) -> bool:
+    """`default` is what a bad value reads as, after it is reported: the safe side of that setting."""
     value = raw[name].strip().lower()
     if value in {"true", "1", "yes", "on"}:
         return True
     if value in {"false", "0", "no", "off"}:
         return False
     problems.append(f"{name} must be true or false, not {raw[name]!r}")
-    return True
+    return default
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -274,5 +281,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         graph_url=raw["GRAPH_URL"].rstrip("/"),
         graph_scope=raw["GRAPH_SCOPE"] or f"{raw['GRAPH_URL'].rstrip('/')}/.default",
         website_hostname=hostname,
+        telemetry_tenant_attribute=_flag(raw, "TELEMETRY_TENANT_ATTRIBUTE", problems, default=False),
         problems=tuple(problems),
     )

@@ -23,6 +23,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from shared.auth.fetch import HttpFetcher
+from shared.telemetry import auth as telemetry
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,11 @@ class AuthorityKeys:
         self._last_attempt = -float("inf")
         self._last_failure: str | None = None
         self._inflight: asyncio.Future[None] | None = None
+        telemetry.watch_key_age(self, self._age)
+
+    def _age(self) -> float | None:
+        meta = self._current
+        return None if meta is None else self._clock() - meta.fetched_at
 
     @property
     def current(self) -> AuthorityMetadata | None:
@@ -122,7 +128,7 @@ class AuthorityKeys:
         if meta is None:
             if now - self._last_attempt < self._failure_backoff and self._inflight is None:
                 raise self._unavailable()
-            await self._refresh_once()
+            await self._refresh_once("first" if self._current is None else "scheduled")
             meta = self.current
             if meta is None:
                 raise self._unavailable()
@@ -143,14 +149,14 @@ class AuthorityKeys:
         # attempt, try again no sooner than the back-off.
         due = now - meta.fetched_at > self._refresh
         if due and now - self._last_attempt > min(self._refresh, self._failure_backoff):
-            self._start_refresh()
+            self._start_refresh("scheduled")
 
     async def key(self, kid: str) -> SigningKey | None:
         """The key for `kid`; an unknown `kid` refreshes first, at most once per `min_refresh`."""
         meta = await self.metadata()
         found = meta.keys.get(kid)
         if found is None and self._clock() - self._last_attempt >= self._min_refresh:
-            await self._refresh_once()
+            await self._refresh_once("unknown_kid")
             found = (self.current or meta).keys.get(kid)
         return found
 
@@ -160,21 +166,22 @@ class AuthorityKeys:
             retry_after=max(1, int(self._failure_backoff)),
         )
 
-    def _start_refresh(self) -> asyncio.Future[None]:
+    def _start_refresh(self, trigger: str) -> asyncio.Future[None]:
         inflight = self._inflight
         loop = asyncio.get_running_loop()
         if inflight is None or inflight.done() or inflight.get_loop() is not loop:
-            inflight = self._inflight = asyncio.ensure_future(self._do_refresh())
+            inflight = self._inflight = asyncio.ensure_future(self._do_refresh(trigger))
         return inflight
 
-    async def _refresh_once(self) -> None:
+    async def _refresh_once(self, trigger: str) -> None:
         # Shielded: one caller giving up must not cancel the fetch the others are waiting for.
-        await asyncio.shield(self._start_refresh())
+        await asyncio.shield(self._start_refresh(trigger))
 
-    async def _do_refresh(self) -> None:
+    async def _do_refresh(self, trigger: str) -> None:
         self._last_attempt = self._clock()
         try:
-            self._current = await asyncio.to_thread(self._fetch_all)
+            with telemetry.key_fetch(trigger):
+                self._current = await asyncio.to_thread(self._fetch_all)
             self._last_failure = None
         except Exception as exc:
             self._last_failure = f"{type(exc).__name__}: {exc}"[:300]

@@ -39,7 +39,14 @@ __all__ = ["InsufficientPermission", "InvalidToken", "KeysUnavailable", "TokenVa
 
 
 class InvalidToken(Exception):
-    """The token is missing, malformed, forged, expired or not meant for us: 401."""
+    """The token is missing, malformed, forged, expired or not meant for us: 401.
+
+    `reason` names the check that failed, for telemetry (shared/telemetry/auth.py REASONS).
+    """
+
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class InsufficientPermission(Exception):
@@ -111,7 +118,7 @@ class TokenValidator:
 
         key = await self.keys.key(kid)
         if key is None:
-            raise InvalidToken("the token is signed with a key this authority does not publish")
+            raise InvalidToken("the token is signed with a key this authority does not publish", "unknown_key")
         settings = self.settings
         try:
             claims = jwt.decode(
@@ -123,13 +130,13 @@ class TokenValidator:
                 options=self._decode_options,
             )
         except jwt.ExpiredSignatureError as exc:
-            raise InvalidToken("the token has expired") from exc
+            raise InvalidToken("the token has expired", "expired") from exc
         except jwt.ImmatureSignatureError as exc:
-            raise InvalidToken("the token is not valid yet") from exc
+            raise InvalidToken("the token is not valid yet", "not_yet_valid") from exc
         except jwt.InvalidAudienceError as exc:
-            raise InvalidToken("the token is meant for another audience") from exc
+            raise InvalidToken("the token is meant for another audience", "audience") from exc
         except jwt.InvalidSignatureError as exc:
-            raise InvalidToken("the token signature is invalid") from exc
+            raise InvalidToken("the token signature is invalid", "signature") from exc
         except jwt.MissingRequiredClaimError as exc:
             raise InvalidToken(f"the token lacks the {exc.claim!r} claim") from exc
         except Exception as exc:  # PyJWT raises TypeError and friends on some hostile input
@@ -146,21 +153,21 @@ class TokenValidator:
     def _check_issuer(self, claims: dict[str, Any], key_issuer: str | None) -> None:
         tid, iss, ver = claims.get("tid"), claims.get("iss"), claims.get("ver")
         if not isinstance(tid, str) or not GUID.fullmatch(tid):
-            raise InvalidToken("the token's tenant id is not a GUID")
+            raise InvalidToken("the token's tenant id is not a GUID", "tenant")
         if tid.lower() not in self.settings.allowed_tenants:
-            raise InvalidToken("the token was issued for a tenant this server does not accept")
+            raise InvalidToken("the token was issued for a tenant this server does not accept", "tenant")
         meta = self.keys.current
         if meta is None:  # expired between fetching the key and now
-            raise InvalidToken("the token cannot be checked against current keys")
+            raise InvalidToken("the token cannot be checked against current keys", "unknown_key")
         v2, v1, accepted = self._expected_issuers(meta, tid)
         if iss not in accepted:
-            raise InvalidToken("the token was issued by an issuer this server does not accept")
+            raise InvalidToken("the token was issued by an issuer this server does not accept", "issuer")
         if (iss == v2 and ver != "2.0") or (iss == v1 and ver != "1.0") or ver not in ("1.0", "2.0"):
-            raise InvalidToken("the token version does not match its issuer")
+            raise InvalidToken("the token version does not match its issuer", "issuer")
         # A key published for one issuer signs for that issuer only. Keys are published in the v2
         # form; a v1 token is held to the v2 issuer of the same tenant.
         if key_issuer is not None and key_issuer.replace(TENANT_TEMPLATE, tid) != v2:
-            raise InvalidToken("the signing key belongs to another issuer")
+            raise InvalidToken("the signing key belongs to another issuer", "issuer")
 
     def _expected_issuers(self, meta: AuthorityMetadata, tid: str) -> tuple[str, str, frozenset[str]]:
         """The v2 and v1 issuers of tenant `tid`, and the issuers accepted for it (TOKEN_ISSUER or both)."""

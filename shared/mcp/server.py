@@ -10,7 +10,7 @@ from mcp_types import Tool
 
 from shared import __version__
 from shared.auth.identity import current_caller
-from shared.mcp import tools
+from shared.mcp import observe, tools
 from shared.mcp.permissions import META_KEY, ToolPolicy
 
 INSTRUCTIONS = (
@@ -55,6 +55,7 @@ def build_server(policy: ToolPolicy | None = None) -> MCPServer:
     )
     for tool in tools.ALL:
         server.add_tool(tool, structured_output=True)
+    observe.install(server._lowlevel_server)
     # The SDK logs a line per stateless request and a traceback per anticipated tool error;
     # in Application Insights that is noise that costs money.
     for name in ("mcp.server", "mcp.shared"):

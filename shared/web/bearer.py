@@ -8,6 +8,7 @@ import azure.functions as func
 
 from shared.auth.identity import DEVELOPER, Principal
 from shared.runtime import Runtime
+from shared.telemetry import auth as telemetry
 from shared.web import responses
 
 log = logging.getLogger(__name__)
@@ -29,31 +30,39 @@ async def authenticate(req: func.HttpRequest, runtime: Runtime) -> Principal | f
     if not settings.auth_enabled:
         return DEVELOPER
     token = bearer_token(req)
+    tenants = settings.telemetry_tenant_attribute
     if token is None:
+        telemetry.refused("missing", 401, None)
         # Tokens in URLs end up in logs and browser history: they are never read, only refused.
         if "access_token" in req.params:
             return responses.unauthorized(req, settings, "Tokens in the URL are refused; use the Authorization header.")
         return responses.unauthorized(req, settings, None)
     if not token:
+        telemetry.refused("malformed", 401, None)
         return responses.unauthorized(req, settings, "The Authorization header must carry a Bearer token.")
 
     validator = runtime.validator  # imports PyJWT and cryptography on the first call (see runtime.py)
     from shared.auth.tokens import InsufficientPermission, InvalidToken, KeysUnavailable, authorize
 
     try:
-        principal = await validator.validate(token)
-        authorize(principal, settings)
+        with telemetry.validating():
+            principal = await validator.validate(token)
+            authorize(principal, settings)
     except InvalidToken as exc:
-        log.info("Refused a token: %s", exc)
+        telemetry.refused(exc.reason, 401, token, tenant_attribute=tenants)
         return responses.unauthorized(req, settings, _sentence(exc))
     except InsufficientPermission as exc:
-        log.info("Refused a caller without permission: %s", exc)
+        telemetry.refused("role" if exc.kind == "app" else "scope", 403, token, tenant_attribute=tenants)
         return responses.forbidden(req, settings, _sentence(exc), app=exc.kind == "app")
     except KeysUnavailable as exc:
-        log.warning("Cannot validate tokens: %s", exc)
+        telemetry.refused("keys_unavailable", 503, token, tenant_attribute=tenants)
+        log.error("Cannot validate tokens: %s", exc)
         return responses.unavailable(
-            "The server cannot reach Microsoft Entra ID to check tokens right now; retry shortly.", exc.retry_after
+            "The server cannot reach Microsoft Entra ID to check tokens right now; retry shortly.",
+            exc.retry_after,
+            reason="keys_unavailable",
         )
+    telemetry.accepted(principal.tid, tenant_attribute=tenants)
     return principal
 
 

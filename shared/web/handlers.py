@@ -11,6 +11,7 @@ import azure.functions as func
 
 from shared import __version__
 from shared.runtime import current
+from shared.telemetry.trace_context import remote_parent
 from shared.web import responses
 from shared.web.bearer import authenticate, bearer_token
 from shared.web.metadata import protected_resource_metadata
@@ -79,15 +80,16 @@ async def mcp(req: func.HttpRequest) -> func.HttpResponse:
     if req.method not in MCP_METHODS:
         # Stateless and buffered: there is no SSE stream to GET and no session to DELETE.
         return responses.method_not_allowed(", ".join(MCP_METHODS))
-    caller = await authenticate(req, runtime)
-    if isinstance(caller, func.HttpResponse):
-        return caller
-    policy = runtime.policy
-    if policy.problems:
-        return responses.misconfigured(policy.problems)
-    if (refused := step_up(req, runtime.settings, policy, caller)) is not None:
-        return refused
-    return await runtime.bridge.handle(req, caller, bearer_token(req) or None)
+    with remote_parent(req.headers):
+        caller = await authenticate(req, runtime)
+        if isinstance(caller, func.HttpResponse):
+            return caller
+        policy = runtime.policy
+        if policy.problems:
+            return responses.misconfigured(policy.problems)
+        if (refused := step_up(req, runtime.settings, policy, caller)) is not None:
+            return refused
+        return await runtime.bridge.handle(req, caller, bearer_token(req) or None)
 
 
 @_says_when_auth_is_off

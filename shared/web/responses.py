@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from shared.settings import Settings
+from shared.telemetry import auth as telemetry
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
 # Resources with their own, path-suffixed metadata document; every other route points at the root one.
@@ -93,11 +94,15 @@ def forbidden(
     return error_response(403, "insufficient_scope", description, {"WWW-Authenticate": bearer_challenge(params)})
 
 
-def unavailable(description: str, retry_after: int, error: str = "temporarily_unavailable") -> func.HttpResponse:
+def unavailable(
+    description: str, retry_after: int, error: str = "temporarily_unavailable", *, reason: str = "unavailable"
+) -> func.HttpResponse:
+    telemetry.unavailable(reason)
     return error_response(503, error, description, {"Retry-After": str(retry_after)})
 
 
 def misconfigured(problems: Sequence[str]) -> func.HttpResponse:
+    telemetry.unavailable("misconfigured")
     description = "The server is misconfigured: " + "; ".join(problems)
     return error_response(503, "server_misconfigured", description, {"Retry-After": "300"})
 

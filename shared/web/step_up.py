@@ -9,6 +9,7 @@ import azure.functions as func
 from shared.auth.identity import Principal
 from shared.mcp.permissions import Mismatch, Refusal, ToolPolicy
 from shared.settings import Settings
+from shared.telemetry import auth as telemetry
 from shared.web import responses
 
 
@@ -28,6 +29,9 @@ def _refused(
     req: func.HttpRequest, settings: Settings, policy: ToolPolicy, caller: Principal, refusal: Refusal
 ) -> func.HttpResponse:
     lacking, tool = refusal.lacking, refusal.tool
+    token = req.headers.get("Authorization", "").partition(" ")[2].strip() or None
+    reason = "role" if lacking.roles else "scope"
+    telemetry.refused(reason, 403, token, tenant_attribute=settings.telemetry_tenant_attribute)
     if lacking.closed and lacking.kind == "app":
         description = (
             f"The {tool} tool is for signed-in users (delegated scopes: {' '.join(lacking.scopes)}); "

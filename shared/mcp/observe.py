@@ -1,0 +1,111 @@
+"""One SERVER span per MCP message and the `mcp.server.operation.duration` metric, per the MCP semantic
+conventions (open-telemetry/semantic-conventions-genai, `mcp`).
+
+It takes the place of the SDK's own `OpenTelemetryMiddleware` (which `build_server` removes) and keeps
+its span name, attributes and `_meta` trace context, with two corrections: the conventions count the
+client's mistakes (-32700, -32600, -32601, -32602, -32002, and this transport's -32020 to -32022) as no
+server error, where the SDK marks them ERROR; and `network.transport` is set. Stateless: no session id.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.shared._otel import extract_trace_context
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult
+from pydantic import ValidationError
+
+from shared.telemetry.switch import enabled
+
+CLIENT_ERRORS = frozenset({-32700, -32600, -32601, -32602, -32002, -32020, -32021, -32022})
+
+
+@functools.cache
+def _instruments() -> tuple[Any, Any]:
+    from opentelemetry import metrics, trace
+
+    duration = metrics.get_meter("azure-functions-mcp").create_histogram(
+        "mcp.server.operation.duration", unit="s", description="MCP request duration, as the server sees it."
+    )
+    return trace.get_tracer("azure-functions-mcp"), duration
+
+
+class McpTelemetry:
+    """Context-tier middleware of the SDK's server (`Server.middleware`)."""
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if not enabled():
+            return await call_next(ctx)
+        from opentelemetry.trace import SpanKind, StatusCode
+
+        tracer, duration = _instruments()
+        name = ctx.params.get("name") if ctx.params else None
+        target = name if isinstance(name, str) else None
+        attributes: dict[str, Any] = {"mcp.method.name": ctx.method, "network.transport": "tcp"}
+        if ctx.protocol_version:
+            attributes["mcp.protocol.version"] = ctx.protocol_version
+        if ctx.method == "tools/call":
+            attributes["gen_ai.operation.name"] = "execute_tool"
+            if target is not None:
+                attributes["gen_ai.tool.name"] = target
+        elif ctx.method == "prompts/get" and target is not None:
+            attributes["gen_ai.prompt.name"] = target
+        span_attributes = dict(attributes)
+        if ctx.request_id is not None:
+            span_attributes["jsonrpc.request.id"] = str(ctx.request_id)
+        start = time.perf_counter()
+        with tracer.start_as_current_span(
+            f"{ctx.method}{f' {target}' if target else ''}",
+            kind=SpanKind.SERVER,
+            attributes=span_attributes,
+            context=extract_trace_context(ctx.meta),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            error: str | None = None
+            try:
+                result = await call_next(ctx)
+            except MCPError as exc:
+                error = str(exc.error.code)
+                span.set_attribute("rpc.response.status_code", error)
+                if exc.error.code not in CLIENT_ERRORS:
+                    span.set_status(StatusCode.ERROR, exc.error.message)
+                raise
+            except ValidationError:
+                error = str(INVALID_PARAMS)  # a client's mistake: pydantic's text carries its input, left out
+                span.set_attribute("rpc.response.status_code", error)
+                raise
+            except Exception as exc:
+                error = type(exc).__qualname__
+                span.record_exception(exc)
+                span.set_status(StatusCode.ERROR, error)
+                raise
+            else:
+                if ctx.method == "tools/call" and _is_tool_error(result):
+                    error = "tool_error"
+                    span.set_status(StatusCode.ERROR)
+                return result
+            finally:
+                if error is not None:
+                    span.set_attribute("error.type", error)
+                    attributes["error.type"] = error
+                duration.record(time.perf_counter() - start, attributes)
+
+
+def _is_tool_error(result: object) -> bool:
+    match result:
+        case CallToolResult(is_error=True) | {"isError": True}:
+            return True
+    return False
+
+
+def install(lowlevel_server: Any) -> None:
+    """Ours in place of the SDK's OpenTelemetry middleware, at the same (outermost) position."""
+    from mcp.server._otel import OpenTelemetryMiddleware
+
+    chain = lowlevel_server.middleware
+    chain[:] = [McpTelemetry() if isinstance(m, OpenTelemetryMiddleware) else m for m in chain]

@@ -1,0 +1,173 @@
+"""Token validation, signing-key fetches and 503s: metrics, spans, and one log record per refused token.
+
+The log record is written whether or not telemetry is on (it is the operator's only line about a
+refusal); the metrics and spans only when it is. A record names the refusal's reason and what the
+token's header and payload claim (kid, alg, aud, tid, azp), each value checked to be a short plain
+identifier first: never the token, its signature, a name or an email.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import json
+import logging
+import re
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from shared.telemetry.switch import enabled
+
+log = logging.getLogger("shared.auth.refused")
+
+REASONS = (
+    "missing",
+    "malformed",
+    "expired",
+    "not_yet_valid",
+    "audience",
+    "issuer",
+    "tenant",
+    "signature",
+    "unknown_key",
+    "scope",
+    "role",
+    "keys_unavailable",
+)
+_LEVELS = {"expired": logging.INFO, "missing": logging.INFO, "keys_unavailable": logging.ERROR}
+_PLAIN = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
+_NAME = "azure-functions-mcp"
+
+
+@functools.cache
+def _instruments() -> dict[str, Any]:
+    from opentelemetry import metrics, trace
+
+    meter = metrics.get_meter(_NAME)
+    return {
+        "tracer": trace.get_tracer(_NAME),
+        "validations": meter.create_counter(
+            "app.auth.token.validations", unit="{validation}", description="Tokens checked, by result and reason."
+        ),
+        "duration": meter.create_histogram(
+            "app.auth.token.validation.duration", unit="s", description="Time to validate a token."
+        ),
+        "fetches": meter.create_histogram(
+            "app.auth.keys.fetch.duration", unit="s", description="Signing-key fetches, by trigger and outcome."
+        ),
+        "unavailable": meter.create_counter(
+            "app.http.server.unavailable", unit="{response}", description="503 answers, by reason."
+        ),
+    }
+
+
+def claims_of(token: str | None) -> dict[str, str]:
+    """kid, alg, aud, tid and azp as the token claims them (unverified), each a plain identifier or left out."""
+    found: dict[str, str] = {}
+    parts = (token or "").split(".")
+    if len(parts) != 3:
+        return found
+    for segment, names in ((parts[0], ("kid", "alg")), (parts[1], ("aud", "tid", "azp", "appid"))):
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(segment[:8192] + "=" * (-len(segment) % 4)))
+        except (ValueError, TypeError):
+            continue
+        if isinstance(decoded, dict):
+            for name in names:
+                value = decoded.get(name)
+                if isinstance(value, str) and _PLAIN.fullmatch(value):
+                    found["azp" if name == "appid" else name] = value
+    return found
+
+
+def refused(reason: str, status: int, token: str | None, *, tenant_attribute: bool = False) -> None:
+    """A refused token (or none at all): one log record, and a point of `app.auth.token.validations`."""
+    seen = claims_of(token)
+    fields = {f"auth.token.{name}": value for name, value in seen.items()}
+    log.log(
+        _LEVELS.get(reason, logging.WARNING),
+        "Refused a request's token: %s (HTTP %d)",
+        reason,
+        status,
+        extra={"auth.reason": reason, "http.response.status_code": status, **fields},
+    )
+    if enabled():
+        attributes = {"auth.result": "refused", "error.type": reason}
+        if tenant_attribute and "tid" in seen:
+            attributes["azure.tenant.id"] = seen["tid"]
+        _instruments()["validations"].add(1, attributes)
+
+
+def accepted(tenant: str, *, tenant_attribute: bool = False) -> None:
+    if enabled():
+        attributes = {"auth.result": "accepted", **({"azure.tenant.id": tenant} if tenant_attribute else {})}
+        _instruments()["validations"].add(1, attributes)
+
+
+@contextlib.contextmanager
+def validating() -> Iterator[None]:
+    """A span around one validation (a child of the request's trace) and its duration."""
+    if not enabled():
+        yield
+        return
+    tools = _instruments()
+    start = time.perf_counter()
+    with tools["tracer"].start_as_current_span("validate token"):
+        try:
+            yield
+        finally:
+            tools["duration"].record(time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def key_fetch(trigger: str) -> Iterator[None]:
+    """One fetch of the discovery documents and keys (trigger: first, scheduled or unknown_kid): its span,
+    and its duration by trigger and outcome."""
+    if not enabled():
+        yield
+        return
+    tools = _instruments()
+    start, outcome = time.perf_counter(), "failure"
+    with tools["tracer"].start_as_current_span(
+        "fetch signing keys", attributes={"app.auth.keys.trigger": trigger}
+    ) as span:
+        try:
+            yield
+            outcome = "success"
+        finally:
+            span.set_attribute("app.auth.keys.outcome", outcome)
+            attributes = {"app.auth.keys.trigger": trigger, "app.auth.keys.outcome": outcome}
+            tools["fetches"].record(time.perf_counter() - start, attributes)
+
+
+_ages: weakref.WeakSet[Any] = weakref.WeakSet()
+_gauge: list[object] = []
+
+
+def watch_key_age(owner: Any, age: Callable[[], float | None]) -> None:
+    """Report `age()` (seconds since the keys were fetched) as `app.auth.keys.age` while `owner` lives."""
+    if not enabled():
+        return
+    owner._telemetry_key_age = age
+    if not _gauge:
+        from opentelemetry.metrics import CallbackOptions, Observation, get_meter
+
+        def observe(options: CallbackOptions) -> list[Observation]:
+            ages = [a for a in (getattr(o, "_telemetry_key_age", lambda: None)() for o in list(_ages)) if a is not None]
+            return [Observation(age) for age in ages]
+
+        _gauge.append(
+            get_meter(_NAME).create_observable_gauge(
+                "app.auth.keys.age", callbacks=[observe], unit="s", description="Age of the signing keys in use."
+            )
+        )
+    _ages.add(owner)
+
+
+def unavailable(reason: str) -> None:
+    """A 503 answered: the server could not check (keys unavailable) or is misconfigured."""
+    if enabled():
+        _instruments()["unavailable"].add(1, {"error.type": reason})
