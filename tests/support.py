@@ -125,3 +125,51 @@ def start_devhost(env: dict[str, str], *args: str, cwd: Path = ROOT) -> tuple[su
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("devhost did not become ready")
+
+
+# devhost through Azure's Python worker library (Python 3.13+) or through its own adapter: the HTTP-level
+# suites run against both. `make test` builds .venv313 from a python3.13 when one is found;
+# DEVHOST_WORKER_PYTHON names another interpreter that has devhost/requirements.txt installed.
+DEVHOST_MODES = ("adapter", "worker")
+WORKER_PYTHON = Path(os.environ.get("DEVHOST_WORKER_PYTHON") or ROOT / ".venv313" / "bin" / "python")
+
+
+def devhost_python(mode: str) -> str:
+    """The interpreter devhost runs on in `mode`; a worker-mode test skips, saying why, without Python 3.13."""
+    import pytest
+
+    if mode == "adapter":
+        return sys.executable
+    if not WORKER_PYTHON.exists():
+        pytest.skip(
+            f"no Python 3.13 environment for devhost's worker mode at {WORKER_PYTHON}: `make test` builds it "
+            "from python3.13 on PATH or under `pyenv root` (or set DEVHOST_WORKER_PYTHON)"
+        )
+    return str(WORKER_PYTHON)
+
+
+def start_devhost_in(
+    mode: str, env: dict[str, str], *args: str, cwd: Path = ROOT
+) -> tuple[subprocess.Popen[str], str]:
+    """`start_devhost` in `mode` (adapter or worker), on that mode's interpreter."""
+    port = free_port()
+    process = subprocess.Popen(
+        [devhost_python(mode), "-m", "devhost", "--port", str(port), "--log-level", "warning", "--mode", mode, *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"devhost exited: {process.stdout.read() if process.stdout else ''}")
+        try:
+            if httpx2.get(f"{base}/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("devhost did not become ready")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx2
 import pytest
-from support import start_devhost
+from support import DEVHOST_MODES, start_devhost_in
 
 import function_app
 from devhost.server import http_functions, load_local_settings, route_prefix, starlette_paths
@@ -60,19 +61,18 @@ def test_environment_wins_over_local_settings(tmp_path: Path) -> None:
     assert environ == {"A": "env", "B": "file"}
 
 
-def run_devhost_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_devhost_command(*args: str, cwd: Path, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "devhost", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([python, "-m", "devhost", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_local_sign_in_prints_a_working_token_and_mints_more(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", DEVHOST_MODES)
+def test_local_sign_in_prints_a_working_token_and_mints_more(tmp_path: Path, mode: str) -> None:
     """`--auth local` in a fresh folder: the printed token works; `token` mints user and app tokens."""
     for name in ("function_app.py", "host.json"):
         (tmp_path / name).write_text((ROOT / name).read_text())
     env = {"PYTHONPATH": str(ROOT), "AZURE_TENANT_ID": ""}
-    process, base = start_devhost(env, "--auth", "local", cwd=tmp_path)
+    process, base = start_devhost_in(mode, env, "--auth", "local", cwd=tmp_path)
     try:
         assert process.stdout is not None
         lines = []
@@ -105,10 +105,11 @@ def test_token_command_before_the_first_run_explains(tmp_path: Path) -> None:
     assert "start `python -m devhost` once first" in result.stderr
 
 
-def test_auth_off_is_loud(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", DEVHOST_MODES)
+def test_auth_off_is_loud(tmp_path: Path, mode: str) -> None:
     for name in ("function_app.py", "host.json"):
         (tmp_path / name).write_text((ROOT / name).read_text())
-    process, base = start_devhost({"PYTHONPATH": str(ROOT)}, "--auth", "off", cwd=tmp_path)
+    process, base = start_devhost_in(mode, {"PYTHONPATH": str(ROOT)}, "--auth", "off", cwd=tmp_path)
     try:
         response = httpx2.get(f"{base}/me")
         assert response.status_code == 200 and response.json()["development"] is True
@@ -117,3 +118,16 @@ def test_auth_off_is_loud(tmp_path: Path) -> None:
         process.terminate()
         output = process.communicate(timeout=10)[0]
     assert "Authentication is OFF" in output
+    if mode == "worker":
+        pinned = re.search(r"^azure-functions-runtime==(\S+);", (ROOT / "requirements.txt").read_text(), re.M)
+        assert pinned is not None
+        assert f"through Azure's Python worker library, azure-functions-runtime {pinned[1]}, Python 3.1" in output
+    else:
+        assert "through devhost's own adapter" in output
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 13), reason="checks the refusal on Python before 3.13")
+def test_worker_mode_before_python_313_says_why(tmp_path: Path) -> None:
+    result = run_devhost_command("--mode", "worker", "--auth", "off", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "azure-functions-runtime needs Python 3.13 or newer" in result.stderr

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
-from support import start_devhost
+from support import DEVHOST_MODES, start_devhost_in
 
 from shared.docs_page import DOCS_ASSETS, docs_asset
 
@@ -51,10 +51,10 @@ def _get(url: str) -> tuple[int, dict[str, str], bytes]:
         return refused.code, dict(refused.headers), refused.read()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """devhost serving the real function_app.py, authentication off."""
-    process, base = start_devhost({}, "--auth", "off")
+@pytest.fixture(scope="module", params=DEVHOST_MODES)
+def server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """devhost serving the real function_app.py, authentication off: on its adapter, and on Azure's worker."""
+    process, base = start_devhost_in(request.param, {}, "--auth", "off")
     try:
         yield base
     finally:
