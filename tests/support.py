@@ -148,9 +148,7 @@ def devhost_python(mode: str) -> str:
     return str(WORKER_PYTHON)
 
 
-def start_devhost_in(
-    mode: str, env: dict[str, str], *args: str, cwd: Path = ROOT
-) -> tuple[subprocess.Popen[str], str]:
+def start_devhost_in(mode: str, env: dict[str, str], *args: str, cwd: Path = ROOT) -> tuple[subprocess.Popen[str], str]:
     """`start_devhost` in `mode` (adapter or worker), on that mode's interpreter."""
     port = free_port()
     process = subprocess.Popen(

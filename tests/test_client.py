@@ -23,6 +23,7 @@ import httpx2
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
+from support import DEVHOST_MODES, devhost_python
 
 from client import credentials
 from client.arguments import ArgumentError, parse_arguments
@@ -81,6 +82,7 @@ class Devhost:
     process: subprocess.Popen[bytes]
     base_url: str
     log: Path
+    mode: str = "adapter"  # devhost's adapter, or Azure's worker library
     # The local authority's identity, read from devhost's own output.
     authority: str = ""
     tenant: str = ""
@@ -104,18 +106,19 @@ class Devhost:
             self.process.wait()
 
 
-def start_devhost(tmp: Path, auth: str, env: Mapping[str, str]) -> Devhost:
+def start_devhost(tmp: Path, auth: str, env: Mapping[str, str], mode: str = "adapter") -> Devhost:
     port = free_port(pair=True)
     log = tmp / f"devhost-{auth}.log"
+    command = [devhost_python(mode), "-m", "devhost", "--port", str(port), "--auth", auth, "--log-level", "warning"]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "--port", str(port), "--auth", auth, "--log-level", "warning"],
+            [*command, "--mode", mode],
             cwd=ROOT,
             env=dict(env),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    host = Devhost(process, f"http://127.0.0.1:{port}", log)
+    host = Devhost(process, f"http://127.0.0.1:{port}", log, mode)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -130,12 +133,12 @@ def start_devhost(tmp: Path, auth: str, env: Mapping[str, str]) -> Devhost:
     pytest.fail(f"devhost did not start in time:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def devhost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
-    """One devhost with its local authority for the whole module."""
+@pytest.fixture(scope="module", params=DEVHOST_MODES)
+def devhost(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Devhost]:
+    """One devhost with its local authority for the whole module, on its adapter and on Azure's worker."""
     tmp = tmp_path_factory.mktemp("devhost")
     state = tmp / "state"
-    host = start_devhost(tmp, "local", clean_env(**SERVER_PINS, DEVHOST_STATE_DIR=str(state)))
+    host = start_devhost(tmp, "local", clean_env(**SERVER_PINS, DEVHOST_STATE_DIR=str(state)), request.param)
     try:
         printed = next(line for line in host.log.read_text().splitlines() if line.startswith("eyJ"))
         claims = claims_of(printed)
@@ -150,15 +153,15 @@ def devhost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
 
 
 @pytest.fixture(scope="module")
-def unreachable_entra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
-    """A devhost in Entra mode whose authority is a closed loopback port: it cannot fetch signing keys."""
+def unreachable_entra(tmp_path_factory: pytest.TempPathFactory, devhost: Devhost) -> Iterator[Devhost]:
+    """A devhost in Entra mode, in the mode of `devhost`, whose authority is a closed loopback port: no keys."""
     env = clean_env(
         **SERVER_PINS,
         AZURE_TENANT_ID=TENANT,
         AZURE_CLIENT_ID=API,
         AZURE_AUTHORITY=f"http://127.0.0.1:{free_port()}/{TENANT}",
     )
-    host = start_devhost(tmp_path_factory.mktemp("entra"), "entra", env)
+    host = start_devhost(tmp_path_factory.mktemp("entra"), "entra", env, devhost.mode)
     yield host
     host.stop()
 

@@ -61,9 +61,11 @@ def test_environment_wins_over_local_settings(tmp_path: Path) -> None:
     assert environ == {"A": "env", "B": "file"}
 
 
-def run_devhost_command(*args: str, cwd: Path, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
+def run_devhost_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([python, "-m", "devhost", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "devhost", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.parametrize("mode", DEVHOST_MODES)
