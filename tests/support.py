@@ -148,8 +148,10 @@ def devhost_python(mode: str) -> str:
     return str(WORKER_PYTHON)
 
 
-def start_devhost_in(mode: str, env: dict[str, str], *args: str, cwd: Path = ROOT) -> tuple[subprocess.Popen[str], str]:
-    """`start_devhost` in `mode` (adapter or worker), on that mode's interpreter."""
+def start_devhost_in(
+    mode: str, env: dict[str, str], *args: str, cwd: Path = ROOT, ready_path: str = "/health"
+) -> tuple[subprocess.Popen[str], str]:
+    """`start_devhost` in `mode` (adapter or worker), on that mode's interpreter; ready when `ready_path` is 200."""
     port = free_port()
     process = subprocess.Popen(
         [devhost_python(mode), "-m", "devhost", "--port", str(port), "--log-level", "warning", "--mode", mode, *args],
@@ -165,7 +167,7 @@ def start_devhost_in(mode: str, env: dict[str, str], *args: str, cwd: Path = ROO
         if process.poll() is not None:
             raise RuntimeError(f"devhost exited: {process.stdout.read() if process.stdout else ''}")
         try:
-            if httpx2.get(f"{base}/health", timeout=1).status_code == 200:
+            if httpx2.get(f"{base}{ready_path}", timeout=1).status_code == 200:
                 return process, base
         except httpx2.TransportError:
             time.sleep(0.1)

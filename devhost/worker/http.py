@@ -185,7 +185,8 @@ def set_cookie(cookie: protocol.RpcHttpCookie) -> str:
     parts = [f"{cookie.name}={cookie.value}"]
     for field, label, show in COOKIE_ATTRIBUTES:
         nullable = getattr(cookie, field)
-        if nullable.HasField("value"):
+        # The worker sends "" for an attribute the cookie did not set (SimpleCookie's default).
+        if nullable.HasField("value") and nullable.value != "":
             parts.append(f"{label}={show(nullable.value)}")
     if cookie.expires.HasField("value"):
         when = dt.datetime.fromtimestamp(cookie.expires.value.seconds, dt.UTC)

@@ -32,7 +32,15 @@ CONSTRAINTS: dict[str, Callable[[str, str], bool]] = {
     "maxlength": lambda v, a: len(v) <= int(a),
     "length": lambda v, a: len(v) == int(a) if "," not in a else int(a.split(",")[0]) <= len(v) <= int(a.split(",")[1]),
     "regex": lambda v, a: re.search(a, v, re.IGNORECASE) is not None,
+    "min": lambda v, a: _number(v) is not None and _number(v) >= int(a),  # type: ignore[operator]
+    "max": lambda v, a: _number(v) is not None and _number(v) <= int(a),  # type: ignore[operator]
+    "range": lambda v, a: _number(v) is not None and int(a.split(",")[0]) <= _number(v) <= int(a.split(",")[1]),  # type: ignore[operator]
 }
+CONSTRAINTS["float"] = CONSTRAINTS["decimal"] = CONSTRAINTS["double"]
+
+
+def _number(value: str) -> int | None:
+    return int(value) if re.fullmatch(r"-?\d+", value) else None
 
 
 def _is_guid(value: str) -> bool:
