@@ -109,11 +109,12 @@ class WorkerHost:
     async def invoke(
         self, function_id: str, inputs: list[protocol.ParameterBinding], trace_parent: str = ""
     ) -> protocol.InvocationResponse:
+        random = os.urandom(40)  # one call for the invocation's GUID and the trace ids
         request = protocol.InvocationRequest(
-            invocation_id=str(uuid.uuid4()),
+            invocation_id=str(uuid.UUID(bytes=random[:16], version=4)),
             function_id=function_id,
             input_data=inputs,
-            trace_context=protocol.RpcTraceContext(trace_parent=trace_parent or new_trace_parent()),
+            trace_context=protocol.RpcTraceContext(trace_parent=trace_parent or new_trace_parent(random[16:])),
         )
         answer: protocol.InvocationResponse = await self._runtime.invocation_request(
             Event(protocol.StreamingMessage(invocation_request=request))
@@ -130,6 +131,6 @@ class WorkerHost:
             raise WorkerError(f"the worker failed {what}: {error.message}\n{error.stack_trace}")
 
 
-def new_trace_parent() -> str:
-    """A W3C traceparent, as the host's Activity for a request without one gives the worker."""
-    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-00"
+def new_trace_parent(random: bytes) -> str:
+    """A W3C traceparent (from 24 random bytes), as the host's Activity for a request without one gives the worker."""
+    return f"00-{random[:16].hex()}-{random[16:24].hex()}-00"

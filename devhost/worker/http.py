@@ -41,6 +41,8 @@ class FunctionsHttp:
         self.routes = routes
         self.max_body = max_body
         self.raw_bytes = host.capabilities.get("RawHttpBodyBytes", "").lower() == "true"
+        # A client keeps calling the same few URLs: routing each (method, path) once is enough.
+        self._found: dict[tuple[str, str], tuple[HttpRoute, dict[str, str]] | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +52,12 @@ class FunctionsHttp:
         if len(raw_path) + len(query) + 1 > MAX_URL_BYTES:
             await respond(send, 414, [], b"")
             return
-        found = find_route(self.routes, scope["method"], scope["path"])
+        key = (scope["method"], scope["path"])
+        found = self._found.get(key, False)
+        if found is False:
+            if len(self._found) >= 1024:
+                self._found.clear()
+            found = self._found[key] = find_route(self.routes, *key)
         if found is None:
             await respond(send, 404, [], b"")
             return
@@ -63,7 +70,7 @@ class FunctionsHttp:
         if body is None:
             await respond(send, 413, [], b"")
             return
-        http = to_rpc_http(scope, headers, values, body, self.raw_bytes)
+        http = to_rpc_http(scope, headers, dict(values), body, self.raw_bytes)
         inputs = [protocol.ParameterBinding(name=route.binding, data=protocol.TypedData(http=http))]
         answer = await self.host.invoke(route.function_id, inputs, headers.get("traceparent", ""))
         status, out_headers, out_body = from_invocation(answer, route.function_name)

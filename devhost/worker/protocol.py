@@ -28,38 +28,65 @@ class Message:
     FIELDS: ClassVar[dict[str, Kind]] = {}
     ONEOFS: ClassVar[dict[str, tuple[str, ...]]] = {}
     _GROUP: ClassVar[dict[str, str]] = {}
+    _KINDS: ClassVar[dict[str, Kind] | None] = None  # FIELDS with message names resolved, on first use
 
     def __init_subclass__(cls) -> None:
         cls._GROUP = {member: group for group, members in cls.ONEOFS.items() for member in members}
+        cls._KINDS = None
 
     def __init__(self, **values: Any) -> None:
+        # Built for every invocation, in and out: the common case (right type, no oneof) is kept short.
+        kinds = type(self)._KINDS or type(self)._resolve()
+        store = self.__dict__
         for name, value in values.items():
-            if value is not None:  # protobuf reads None as "leave unset"
-                self.__setattr__(name, value)
+            if value is None:  # protobuf reads None as "leave unset"
+                continue
+            kind = kinds.get(name)
+            if kind is None:
+                raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+            if store and name in self._GROUP:  # a new message has no member to clear
+                for sibling in self.ONEOFS[self._GROUP[name]]:
+                    store.pop(sibling, None)
+            store[name] = value if type(value) is kind else _checked(kind, value, f"{type(self).__name__}.{name}")
+
+    @classmethod
+    def _resolve(cls) -> dict[str, Kind]:
+        cls._KINDS = {name: _resolved(kind) for name, kind in cls.FIELDS.items()}
+        return cls._KINDS
 
     def __setattr__(self, name: str, value: Any) -> None:
-        kind = self.FIELDS.get(name)
-        if kind is None:
-            raise AttributeError(f"{type(self).__name__} has no field {name!r}")
-        group = self._GROUP.get(name)
-        if group is not None:
-            for sibling in self.ONEOFS[group]:
-                self.__dict__.pop(sibling, None)
-        self.__dict__[name] = _checked(kind, value, f"{type(self).__name__}.{name}")
+        if self.__dict__.get("_empty"):
+            raise AttributeError(f"an unset {type(self).__name__} is read-only here: set the field that holds it")
+        self.__init__(**{name: value})  # type: ignore[misc] - the same checks, for one field
 
     def __getattr__(self, name: str) -> Any:
         # Only called for unset fields: protobuf's default, kept when it is a container or a message
         # so that `msg.headers["a"] = "b"` or `msg.trace_context.attributes` behave as protobuf's do.
-        kind = type(self).FIELDS.get(name)
+        kind = (type(self)._KINDS or type(self)._resolve()).get(name)
         if kind is None:
             raise AttributeError(f"{type(self).__name__} has no field {name!r}")
         if kind in _SCALARS:
             return _SCALARS[kind]
         if isinstance(kind, tuple):
             value: Any = [] if kind[0] == "list" else {}
-            self.__dict__[name] = value
+            if not self.__dict__.get("_empty"):
+                self.__dict__[name] = value
             return value
-        return _message_class(kind)()  # an unset message reads as empty but stays unset
+        return kind.empty()
+
+    @classmethod
+    def empty(cls) -> Any:
+        """What an unset field of this type reads as: one shared, read-only, empty message per type.
+
+        The worker reads fields the host leaves unset on every invocation (`retry_context.exception`, ...);
+        sharing the empty message spares building one each time.
+        """
+        empty = cls.__dict__.get("_EMPTY")
+        if empty is None:
+            empty = cls()
+            empty.__dict__["_empty"] = True
+            cls._EMPTY = empty
+        return empty
 
     def WhichOneof(self, group: str) -> str | None:  # noqa: N802 - protobuf's name
         return next((name for name in self.ONEOFS[group] if name in self.__dict__), None)
@@ -68,30 +95,38 @@ class Message:
         return name in self.__dict__
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.__dict__ == self.__dict__
+        fields = type(self).FIELDS
+        if type(other) is not type(self):
+            return False
+        mine = {k: v for k, v in self.__dict__.items() if k in fields}
+        return mine == {k: v for k, v in other.__dict__.items() if k in fields}
 
     __hash__ = None  # type: ignore[assignment] - mutable, as protobuf's messages
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+        shown = (f"{k}={v!r}" for k, v in self.__dict__.items() if k in type(self).FIELDS)
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
-def _message_class(name: str) -> type[Message]:
-    cls = globals()[name]
-    assert isinstance(cls, type) and issubclass(cls, Message)
-    return cls
+def _resolved(kind: Kind) -> Kind:
+    if isinstance(kind, tuple):
+        return (kind[0], _resolved(kind[1]))
+    if isinstance(kind, str):
+        cls = globals()[kind]
+        assert isinstance(cls, type) and issubclass(cls, Message)
+        return cls
+    return kind
 
 
 def _checked(kind: Kind, value: Any, where: str) -> Any:
     if isinstance(kind, tuple):
         container, item = kind
         if container == "list":
-            return [_checked(item, v, where) for v in value]
-        return {_checked(str, k, where): _checked(item, v, where) for k, v in dict(value).items()}
-    if isinstance(kind, str):
-        if type(value).__name__ != kind:
-            raise TypeError(f"{where}: a {kind} is needed, not {type(value).__name__}")
-        return value
+            return [v if type(v) is item else _checked(item, v, where) for v in value]
+        mapping = dict(value)
+        if all(type(k) is str and type(v) is item for k, v in mapping.items()):
+            return mapping
+        return {_checked(str, k, where): _checked(item, v, where) for k, v in mapping.items()}
     if kind is float and type(value) is int:
         return float(value)
     if kind is bytes and type(value) is bytearray:

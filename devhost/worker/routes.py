@@ -155,6 +155,7 @@ def path_segments(path: str) -> list[str]:
 
 
 def find_route(routes: list[HttpRoute], method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
+    """The most specific route for `method` and `path`, with its route values."""
     parts = path_segments(path)
     for route in routes:
         if route.methods is not None and method not in route.methods:
