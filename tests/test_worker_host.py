@@ -19,6 +19,8 @@ def test_messages_have_protobuf_defaults_oneofs_and_strict_types() -> None:
     data = protocol.TypedData()
     assert data.WhichOneof("data") is None and data.string == "" and data.http.headers == {}
     assert not data.HasField("http")  # reading an unset message does not set it
+    with pytest.raises(AttributeError, match="read-only"):
+        data.http.method = "GET"  # protobuf would set `http`; ours says to set it whole
     data.string = "text"
     data.bytes = b"raw"  # a oneof keeps one member
     assert data.WhichOneof("data") == "bytes" and not data.HasField("string")
