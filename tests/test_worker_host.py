@@ -124,8 +124,12 @@ async def test_the_invocation_carries_the_host_http_data() -> None:
     assert http.headers == {"host": "example.test", "x-trace": "t"}
     assert http.query == {"a": "1,2"} and http.params == {"id": "7"}
     assert not http.HasField("body")  # no body, none sent
-    await call(app, "/api/items/7", body=b"\x00\xff")
+    [anonymous] = http.identities
+    assert not anonymous.authentication_type.HasField("value") and anonymous.claims == []
+    await call(app, "/api/items/7", body=b"\x00\xff", content_length="2")
     assert worker.sent[0].data.http.body.bytes == b"\x00\xff"
+    await call(app, "/api/items/7", body=b"chunked", transfer_encoding="chunked")
+    assert not worker.sent[0].data.http.HasField("body")  # the host sends a body only with Content-Length
 
 
 async def test_answers_the_host_gives() -> None:
@@ -143,6 +147,7 @@ async def test_answers_the_host_gives() -> None:
     assert (await call(nothing, "/api/items/7", query=b"q=" + b"x" * 4096))[0] == 414
     small = FunctionsHttp(StandInWorker(success(None)), ROUTES, max_body=3)  # type: ignore[arg-type]
     assert (await call(small, "/api/items/7", body=b"four"))[0] == 413
+    assert (await call(small, "/api/items/7", content_length="4"))[0] == 413  # refused before reading
     http = protocol.RpcHttp(status_code="201", headers={"X-A": "1", "Content-Length": "99"})
     http.body = protocol.TypedData(bytes=b"made")
     made = FunctionsHttp(StandInWorker(success(protocol.TypedData(http=http))), ROUTES)  # type: ignore[arg-type]

@@ -4,9 +4,10 @@ What the .NET host does (azure-functions-host, `GrpcMessageConversionExtensions.
 middleware; docs/devhost.md lists each behaviour with its source):
 - the request: `url` is scheme://Host + path + raw query; header names lower-cased, a repeated header's
   values joined with ","; a repeated query key's values joined with ",", a key without a value
-  dropped; route values of unmatched optional parameters left out; the body as bytes (the worker
-  declares RawHttpBodyBytes) and only when there is one; a 100 MB body limit (413) and a 4 KB URL
-  limit (414);
+  dropped; route values of unmatched optional parameters left out; the caller's identities (ASP.NET
+  Core's anonymous principal: one identity, no authentication type, no claims); the body as bytes
+  (the worker declares RawHttpBodyBytes) and only when Content-Length is above 0 (a chunked body is
+  not sent); a 100 MB body limit (413) and a 4 KB URL limit (414);
 - the answer: RpcHttp's status, headers, cookies (as Set-Cookie) and body; a plain string return is
   JSON when it parses as JSON; no return value is a 204; a function that raised (the invocation's
   status Failure) is a 500 with an empty body, the exception going to the host's log.
@@ -128,11 +129,20 @@ def to_rpc_http(
         headers=headers,
         query=request_query(query) if query else {},
         params=route_values,
+        identities=[ANONYMOUS],
     )
-    if body:
+    if body and int(headers.get("content-length") or 0) > 0:
         # Without RawHttpBodyBytes the host sends text; the worker here always declares it.
         http.body = protocol.TypedData(bytes=body) if raw_bytes else protocol.TypedData(string=body.decode())
     return http
+
+
+# What ASP.NET Core's HttpContext.User is when no authentication scheme succeeded (no function key, no
+# Easy Auth): a principal with one empty ClaimsIdentity, whose claim types are .NET's defaults.
+ANONYMOUS = protocol.RpcClaimsIdentity(
+    name_claim_type=protocol.NullableString(value="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"),
+    role_claim_type=protocol.NullableString(value="http://schemas.microsoft.com/ws/2008/06/identity/claims/role"),
+)
 
 
 def from_invocation(answer: protocol.InvocationResponse, function: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
