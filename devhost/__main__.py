@@ -100,9 +100,13 @@ def build(mode: str, base: str) -> tuple[ASGIApp, list[str]]:
     where = f"devhost: serving {ROOT / 'function_app.py'} at {base}"
     python = f"Python {sys.version.split()[0]}"
     if mode != "adapter" and why_not is None:
+        from devhost.worker.host import WorkerError
         from devhost.worker.serve import banner_lines, build_worker_app, describe
 
-        worker_app, routes = build_worker_app(ROOT, route_prefix(ROOT / "host.json"))
+        try:
+            worker_app, routes = build_worker_app(ROOT, route_prefix(ROOT / "host.json"))
+        except WorkerError as error:  # what the host would log before serving nothing
+            raise SystemExit(f"devhost: {error}") from None
         return worker_app, [f"{where}", f"  through {describe()}, {python}", *banner_lines(base, routes)]
     import function_app
 

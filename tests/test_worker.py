@@ -10,13 +10,14 @@ repeated headers and query values, and routes by ASP.NET Core's rules.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
-from support import ROOT, start_devhost_in
+from support import ROOT, devhost_python, start_devhost_in
 
 APP = Path(__file__).resolve().parent / "worker_app"
 
@@ -119,3 +120,18 @@ def test_cookies_come_back_as_set_cookie_headers(worker: str) -> None:
 
 def test_a_url_over_4_kb_is_refused(worker: str) -> None:
     assert httpx2.get(f"{worker}/api/text", params={"value": "x" * 4100}).status_code == 414
+
+
+def test_an_app_the_worker_cannot_index_stops_devhost_with_its_reason(tmp_path: Path) -> None:
+    (tmp_path / "function_app.py").write_text("import azure.functions as func\nimport not_installed_anywhere\n")
+    done = subprocess.run(
+        [devhost_python("worker"), "-m", "devhost", "--mode", "worker", "--auth", "off", "--port", "0"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "DEVHOST_STATE_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "the worker failed WorkerInitRequest: ModuleNotFoundError" in done.stderr
+    assert "not_installed_anywhere" in done.stderr and "requirements.txt" in done.stderr  # the worker's advice
