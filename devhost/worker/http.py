@@ -16,7 +16,6 @@ middleware; docs/devhost.md lists each behaviour with its source):
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +30,6 @@ from devhost.worker.routes import HttpRoute, find_route
 
 MAX_BODY_BYTES = 100 * 1024 * 1024
 MAX_URL_BYTES = 4096
-log = logging.getLogger("devhost.worker")
 
 
 class FunctionsHttp:
