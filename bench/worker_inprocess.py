@@ -189,7 +189,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=7)
     args = parser.parse_args()
-    from devhost.worker.host import unavailable_reason
+    from devhost.worker import unavailable_reason
 
     why_not = unavailable_reason()
     data = {"skipped": why_not} if why_not else asyncio.run(measure(args.requests, args.reps))

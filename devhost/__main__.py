@@ -92,7 +92,7 @@ def start(args: argparse.Namespace) -> ASGIApp:
 def build(mode: str, base: str) -> tuple[ASGIApp, list[str]]:
     """The app served and the banner: through Azure's worker library where it runs, else devhost's adapter."""
     from devhost.server import build_app, route_prefix
-    from devhost.worker.host import unavailable_reason
+    from devhost.worker import unavailable_reason
 
     why_not = unavailable_reason()
     if mode == "worker" and why_not:
