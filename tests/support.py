@@ -152,7 +152,7 @@ def start_devhost_in(
     mode: str, env: dict[str, str], *args: str, cwd: Path = ROOT, ready_path: str = "/health"
 ) -> tuple[subprocess.Popen[str], str]:
     """`start_devhost` in `mode` (adapter or worker), on that mode's interpreter; ready when `ready_path` is 200."""
-    port = free_port()
+    port = free_port_pair()
     process = subprocess.Popen(
         [devhost_python(mode), "-m", "devhost", "--port", str(port), "--log-level", "warning", "--mode", mode, *args],
         cwd=cwd,
@@ -173,3 +173,16 @@ def start_devhost_in(
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("devhost did not become ready")
+
+
+def free_port_pair() -> int:
+    """A free port whose next one is free too: `--auth local` puts its authority on port + 1."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two free neighbouring ports on 127.0.0.1")
