@@ -107,7 +107,7 @@ def build(mode: str, base: str) -> tuple[ASGIApp, list[str]]:
             worker_app, routes = build_worker_app(ROOT, route_prefix(ROOT / "host.json"))
         except WorkerError as error:  # what the host would log before serving nothing
             raise SystemExit(f"devhost: {error}") from None
-        return worker_app, [f"{where}", f"  through {describe()}, {python}", *banner_lines(base, routes)]
+        return worker_app, [where, f"  through {describe()}, {python}", *banner_lines(base, routes)]
     import function_app
 
     app, table = build_app(function_app.app, ROOT / "host.json")
