@@ -7,7 +7,10 @@ retried) until it answers:
 - ours, `/health` 200: devhost (`--auth entra`, a LocalAuthority in this process);
 - ours, first authenticated `tools/call` 200: the same, polling with the `tools/call` itself, so
   the time includes the validator's first key fetch and the MCP server's imports;
-- bare, first `tools/call` 200: `bench/bare_app.py`.
+- bare, first `tools/call` 200: `bench/bare_app.py`;
+- where .venv313 exists (`make worker`), the same on Python 3.13: the bare app, and ours through Azure's
+  worker library (`devhost --mode worker`: the worker imports and indexes function_app.py, then each
+  poll is an invocation), reported beside the others against the bare app on 3.13, without a target.
 Our modules are compiled first (`compileall`), as pip compiled the SDK's when it installed it, and
 one discarded start of each warms the page cache. The ratios are medians of
 per-repetition ratios; the three starts of a repetition run back to back, the bare app's first in
@@ -38,6 +41,7 @@ import contextlib
 import importlib.util
 import json
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -283,6 +287,9 @@ def measure(reps: int, breakdown_reps: int) -> dict[str, Any]:
             "ours_health": ("ours", "/health", env, None),
             "ours_call": ("ours", "/mcp", env, token),
         }
+        if common.WORKER_PYTHON.exists():  # the same through Azure's worker library, beside the bare app on 3.13
+            starts["bare313_call"] = ("bare313", "/mcp", bare_env, None)
+            starts["worker_call"] = ("ours_worker", "/mcp", env, token)
         for start in starts.values():  # warm the page cache
             first_answer(*start)
         runs: dict[str, list[float]] = {name: [] for name in starts}
@@ -295,8 +302,8 @@ def measure(reps: int, breakdown_reps: int) -> dict[str, Any]:
                 cpu[name].append(cpu_s)
         parts = breakdown(auth, token, breakdown_reps)
 
-    def ratio(of: dict[str, list[float]], name: str) -> float:
-        return common.median([x / b for x, b in zip(of[name], of["bare_call"], strict=True)])
+    def ratio(of: dict[str, list[float]], name: str, bare: str = "bare_call") -> float:
+        return common.median([x / b for x, b in zip(of[name], of[bare], strict=True)])
 
     health_ratio, call_ratio = ratio(runs, "ours_health"), ratio(runs, "ours_call")
     cpu_diff = common.median([(o - b) * 1000 for o, b in zip(cpu["ours_call"], cpu["bare_call"], strict=True)])
@@ -305,8 +312,16 @@ def measure(reps: int, breakdown_reps: int) -> dict[str, Any]:
     preloaded = parts["imports_ms"]["azure_functions"] / 1000
     without = common.median([(o - preloaded) / b for o, b in zip(cpu["ours_call"], cpu["bare_call"], strict=True)])
     cpu_ms = {name: common.median(v) * 1000 for name, v in cpu.items()}
+    worker = None
+    if "worker_call" in runs:
+        worker = {
+            "call_ratio": ratio(runs, "worker_call", "bare313_call"),
+            "cpu_ratio": ratio(cpu, "worker_call", "bare313_call"),
+            "vs_ours_3_11": ratio(runs, "worker_call", "ours_call"),
+        }
     return {
         "reps": reps,
+        "worker": worker,
         "ms": {name: common.median(v) * 1000 for name, v in runs.items()},
         "ms_all": {name: [x * 1000 for x in v] for name, v in runs.items()},
         "cpu_ms": cpu_ms,
@@ -352,6 +367,26 @@ def report(data: dict[str, Any]) -> str:
             f"{cpu_ratio['call']:.2f}",
         ],
     ]
+    worker = data.get("worker")
+    if worker:
+        rows += [
+            [
+                "bare SDK app on Python 3.13, first `tools/call` 200",
+                f"{ms['bare313_call']:.0f}",
+                "1.00 (3.13)",
+                common.spread(alls["bare313_call"]),
+                f"{cpu['bare313_call']:.0f}",
+                "1.00 (3.13)",
+            ],
+            [
+                "ours through Azure's worker library (devhost, Python 3.13), first authenticated `tools/call` 200",
+                f"{ms['worker_call']:.0f}",
+                f"{worker['call_ratio']:.2f} (3.13)",
+                common.spread(alls["worker_call"]),
+                f"{cpu['worker_call']:.0f}",
+                f"{worker['cpu_ratio']:.2f} (3.13)",
+            ],
+        ]
     headers = ["cold start (spawn → first 200)", "ms (median)", "× bare", "range (ms)", "server CPU ms", "× bare (CPU)"]
     imp = data["importtime"]
     top = ", ".join(f"`{name}` {us / 1000:.0f} ms" for name, us in imp["top"][:6])
@@ -364,7 +399,14 @@ def report(data: dict[str, Any]) -> str:
             "",
             f"First `/health`: {data['health_ratio']:.2f}× the bare SDK's first `tools/call` (target ≤ 0.5×): "
             f"{common.verdict(data['met']['health'])}. First authenticated `tools/call`: {data['call_ratio']:.2f}× "
-            f"(target ≤ 1.1×): {common.verdict(data['met']['call'])}.",
+            f"(target ≤ 1.1×): {common.verdict(data['met']['call'])}."
+            + (
+                f" Through the worker on Python 3.13: {worker['call_ratio']:.2f}× the bare app on 3.13 "
+                f"({worker['vs_ours_3_11']:.2f}× ours on devhost's adapter and {sys.version.split()[0]}); "
+                "reported, no target."
+                if worker
+                else " Through the worker: not measured (no .venv313; `make worker` builds it from Python 3.13)."
+            ),
             "",
             f'`python -X importtime -c "import function_app"`: {imp["total_us"] / 1000:.0f} ms in '
             f"{imp['modules']} modules (median of 3); costliest imports under it (cumulative): {top}.",

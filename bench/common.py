@@ -27,6 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 PYTHON = sys.executable
+# Python 3.13 with devhost/requirements.txt (`make worker`): devhost through Azure's worker library.
+WORKER_PYTHON = ROOT / ".venv313" / "bin" / "python"
 HOST = "127.0.0.1"
 
 if str(ROOT) not in sys.path:
@@ -174,6 +176,8 @@ def compile_own_sources() -> None:
         done = compileall.compile_dir(path, quiet=1) if path.is_dir() else compileall.compile_file(path, quiet=1)
         if not done:
             raise RuntimeError(f"could not compile {path}")
+    if WORKER_PYTHON.exists():  # its own bytecode (cpython-313), for the cold starts through the worker
+        subprocess.run([str(WORKER_PYTHON), "-m", "compileall", "-q", *OWN_SOURCES], cwd=ROOT, check=True)
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -202,9 +206,14 @@ def bare_command(port: int, preload: tuple[str, ...] = ()) -> list[str]:
 
 
 def server_command(server: str, port: int) -> list[str]:
-    """`ours` (devhost), `bare`, or `libraries` (the bare app importing REQUIRED_LIBRARIES first)."""
+    """`ours` (devhost), `bare`, or `libraries` (the bare app importing REQUIRED_LIBRARIES first); on Python
+    3.13, `ours_worker` (devhost through Azure's worker library) and `bare313` (the bare app)."""
     if server == "ours":
         return devhost_command(port)
+    if server == "ours_worker":
+        return [str(WORKER_PYTHON), *devhost_command(port)[1:], "--mode", "worker"]
+    if server == "bare313":
+        return [str(WORKER_PYTHON), *bare_command(port)[1:]]
     return bare_command(port, REQUIRED_LIBRARIES if server == "libraries" else ())
 
 

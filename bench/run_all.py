@@ -1,10 +1,10 @@
 """Every benchmark in turn, a summary table against the targets, and docs/performance.md.
 
-    python -m bench            (what `make bench` runs; about 4 minutes on 2 cores)
-    python bench/run_all.py [--quick] [--only validation,inprocess,throughput,cold_start,memory]
+    python -m bench            (what `make bench` runs; about 5 minutes on 2 cores)
+    python bench/run_all.py [--quick] [--only validation,inprocess,worker_inprocess,throughput,cold_start,memory]
 
-Each benchmark runs as its own process (`python bench/NAME.py`), so none inherits another's
-imports, caches or memory; each saves its figures to bench/results/NAME.json (ignored by git).
+Each benchmark runs as its own process (`python bench/NAME.py`; 2c on .venv313's Python 3.13), so
+none inherits another's imports, caches or memory; each saves its figures to bench/results/NAME.json (ignored by git).
 This script then reads them all back and writes docs/performance.md: the machine, the command,
 the summary, each benchmark's table, how it was measured, and the analysis in bench/analysis.md.
 `--quick` shrinks every benchmark to check that the whole chain works (figures not meaningful);
@@ -27,10 +27,11 @@ from typing import Any
 
 import common
 
-BENCHMARKS = ("validation", "inprocess", "throughput", "cold_start", "memory")
+BENCHMARKS = ("validation", "inprocess", "worker_inprocess", "throughput", "cold_start", "memory")
 QUICK_ARGS = {
     "validation": ["--tokens", "50", "--reps", "3"],
     "inprocess": ["--requests", "100", "--reps", "3"],
+    "worker_inprocess": ["--requests", "100", "--reps", "3"],
     "throughput": ["--seconds", "1", "--reps", "3", "--flood", "200"],
     "cold_start": ["--reps", "1", "--breakdown-reps", "1"],
     "memory": ["--requests", "1000", "--refresh", "2", "--fresh-every", "50"],
@@ -38,6 +39,7 @@ QUICK_ARGS = {
 TITLES = {
     "validation": "1. Token validation",
     "inprocess": "2b. In-process handler cost",
+    "worker_inprocess": "2c. In-process through Azure's worker library (Python 3.13)",
     "throughput": "2a. Throughput through devhost",
     "cold_start": "3. Cold start",
     "memory": "4. Memory",
@@ -48,9 +50,17 @@ COMMAND = "make bench   # = .venv/bin/python -m bench, which runs bench/run_all.
 PACKAGES = ("mcp", "starlette", "uvicorn", "azure-functions", "PyJWT", "cryptography", "pydantic", "httpx2")
 
 
+def interpreter(name: str) -> str:
+    """The worker library needs Python 3.13: .venv313's, where there is one (else 2c records why it did not run)."""
+    if name == "worker_inprocess" and common.WORKER_PYTHON.exists():
+        return str(common.WORKER_PYTHON)
+    return common.PYTHON
+
+
 def run(name: str, quick: bool) -> float:
-    command = [common.PYTHON, str(common.ROOT / "bench" / f"{name}.py"), *(QUICK_ARGS[name] if quick else [])]
-    print(f"\n== {TITLES[name]}: {' '.join(Path(c).name if c == common.PYTHON else c for c in command)}", flush=True)
+    python = interpreter(name)
+    command = [python, str(common.ROOT / "bench" / f"{name}.py"), *(QUICK_ARGS[name] if quick else [])]
+    print(f"\n== {TITLES[name]}: {' '.join(Path(c).name if c == python else c for c in command)}", flush=True)
     start = time.monotonic()
     subprocess.run(command, cwd=common.ROOT, check=True)
     return time.monotonic() - start
@@ -108,7 +118,7 @@ def git_state() -> str:
 
 def summary(results: dict[str, dict[str, Any]]) -> list[list[str]]:
     rows: list[list[str]] = []
-    v, i, t, c, m = (results.get(name) for name in BENCHMARKS)
+    v, i, wi, t, c, m = (results.get(name) for name in BENCHMARKS)
     if v:
         rows.append(
             [
@@ -138,6 +148,18 @@ def summary(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                 common.verdict(i["met"]),
             ]
         )
+    if wi and not wi.get("skipped"):
+        rows.append(
+            [
+                "In-process through Azure's worker library vs bare SDK ASGI (Python 3.13)",
+                f"{wi['us']['ours']:.0f} µs vs {wi['us']['bare']:.0f} µs",
+                f"{wi['ratio']:.2f}×",
+                f"≤ {wi['target_max']}×",
+                common.verdict(wi["met"]),
+            ]
+        )
+    elif wi:
+        rows.append(["In-process through Azure's worker library", f"not run: {wi['skipped']}", "", "≤ 1.25×", ""])
     if t:
         rows.append(
             [
@@ -167,6 +189,16 @@ def summary(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                 common.verdict(c["met"]["call"]),
             ]
         )
+    if c and c.get("worker"):
+        rows.append(
+            [
+                "Cold start through the worker, first authenticated `tools/call` vs bare's (Python 3.13)",
+                f"{c['ms']['worker_call']:.0f} ms vs {c['ms']['bare313_call']:.0f} ms",
+                f"{c['worker']['call_ratio']:.2f}× (by CPU: {c['worker']['cpu_ratio']:.2f}×)",
+                "reported",
+                "",
+            ]
+        )
     if m:
         n = m["requests_per_batch"]
         rows.append(
@@ -194,6 +226,9 @@ def summary(results: dict[str, dict[str, Any]]) -> list[list[str]]:
     if i:
         fetch_notes.append(f"{i['key_fetches_while_serving']} in-process")
         fetch_ok &= i["key_fetches_while_serving"] == 0
+    if wi and not wi.get("skipped"):
+        fetch_notes.append(f"{wi['key_fetches_while_serving']} through the worker")
+        fetch_ok &= wi["key_fetches_while_serving"] == 0
     if t:
         k = t["key_fetches"]
         fetch_notes.append(

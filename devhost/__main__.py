@@ -1,6 +1,6 @@
 """`python -m devhost`: run function_app.py locally, the way `func start` does.
 
-    python -m devhost [--port 7071] [--host 127.0.0.1] [--auth auto|local|entra|off]
+    python -m devhost [--port 7071] [--host 127.0.0.1] [--auth auto|local|entra|off] [--mode auto|worker|adapter]
     python -m devhost token [--app] [--scope S]... [--role R]... [--minutes N] [--v1]
 
 `--auth auto` (the default) serves without authentication when ENABLE_AUTH=false is set (in the
@@ -8,6 +8,10 @@ environment or local.settings.json, as the original server's development mode), 
 tenant is configured, and otherwise the local authority: an Entra-like issuer on loopback whose
 tokens the app validates like Entra's, and which signs users in (authorization code + PKCE) for the
 clients devhost/directory.py lists. The access log redacts credentials in URLs (devhost/logs.py).
+
+On Python 3.13+ with `azure-functions-runtime` installed (requirements.txt pins it there), requests go
+through Azure's own Python worker library (devhost/worker/); elsewhere through devhost's adapter
+(devhost/server.py). The banner says which.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
+    from starlette.types import ASGIApp
 
 ROOT = Path.cwd()
 # DEVHOST_STATE_DIR lets tests keep their own authority away from a developer's.
@@ -62,9 +66,9 @@ def resource_uris(host: str, port: int) -> list[str]:
     return [f"http://{h}:{port}{path}" for h in hosts for path in ("", "/mcp", "/echo")]
 
 
-def start(args: argparse.Namespace) -> Starlette:
+def start(args: argparse.Namespace) -> ASGIApp:
     """The settings and (with `--auth local`) the local authority set up, and the app's ASGI routes built."""
-    from devhost.server import build_app, load_local_settings
+    from devhost.server import load_local_settings
     from shared.settings import load_settings
 
     load_local_settings(ROOT / "local.settings.json", os.environ)  # type: ignore[arg-type]
@@ -116,12 +120,9 @@ def start(args: argparse.Namespace) -> Starlette:
     elif mode == "off":
         os.environ["ENABLE_AUTH"] = "false"
 
-    import function_app
-
-    app, table = build_app(function_app.app, ROOT / "host.json")
-    print(f"devhost: serving {ROOT / 'function_app.py'} at {base}")
-    for path, fn in table:
-        print(f"  {','.join(fn.methods):<18} {base}{path}")
+    app, lines = build(args.mode, base)
+    for line in lines:
+        print(line)
     if mode == "local":
         print(f"\nAuthentication: ON, local authority at {os.environ['AZURE_AUTHORITY']} (client id {client})")
         print(f"Sign-in (MSAL, azure-identity): {authority.tls_url}/{tenant}, trusting {tls_files.ca}")
@@ -136,6 +137,33 @@ def start(args: argparse.Namespace) -> Starlette:
         print(f"\nAuthentication: ON, Entra tenant {os.environ.get('AZURE_TENANT_ID')}\nMCP URL: {base}/mcp\n")
     sys.stdout.flush()
     return app
+
+
+def build(mode: str, base: str) -> tuple[ASGIApp, list[str]]:
+    """The app served and the banner: through Azure's worker library where it runs, else devhost's adapter."""
+    from devhost.server import build_app, route_prefix
+    from devhost.worker import unavailable_reason
+
+    why_not = unavailable_reason()
+    if mode == "worker" and why_not:
+        raise SystemExit(f"devhost: --mode worker: {why_not}")
+    where = f"devhost: serving {ROOT / 'function_app.py'} at {base}"
+    python = f"Python {sys.version.split()[0]}"
+    if mode != "adapter" and why_not is None:
+        from devhost.worker.host import WorkerError
+        from devhost.worker.serve import banner_lines, build_worker_app, describe
+
+        try:
+            worker_app, routes = build_worker_app(ROOT, route_prefix(ROOT / "host.json"))
+        except WorkerError as error:  # what the host would log before serving nothing
+            raise SystemExit(f"devhost: {error}") from None
+        return worker_app, [where, f"  through {describe()}, {python}", *banner_lines(base, routes)]
+    import function_app
+
+    app, table = build_app(function_app.app, ROOT / "host.json")
+    reason = "--mode adapter" if mode == "adapter" else why_not
+    lines = [where, f"  through devhost's own adapter, {python} ({reason})"]
+    return app, lines + [f"  {','.join(fn.methods):<18} {base}{path}" for path, fn in table]
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -185,6 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--auth", choices=["auto", "local", "entra", "off"], default="auto")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--mode",
+        choices=["auto", "worker", "adapter"],
+        default="auto",
+        help="worker: through Azure's Python worker library (Python 3.13+); adapter: devhost's own; "
+        "auto (default): the worker where it runs",
+    )
     token = sub.add_parser("token", help="mint a token from the local authority")
     token.add_argument("--app", action="store_true", help="an app-only token (roles, no scopes)")
     token.add_argument("--scope", action="append", help="a delegated scope (repeatable)")

@@ -17,6 +17,11 @@ param environmentName string
 })
 param location string
 
+// 3.13 by default: Azure runs Python 3.13+ apps on azure-functions-runtime, the worker library
+// requirements.txt pins and devhost serves the app through, so local runs and Azure share worker code.
+// Flex Consumption's Python versions: `az functionapp list-flexconsumption-runtimes --location <region>
+// --runtime python` (Microsoft Learn, "Azure Functions Flex Consumption plan hosting", supported language
+// stack versions; Microsoft's Azure-Samples/remote-mcp-functions-python deploys 3.13 on FC1). 3.10-3.12 stay allowed.
 @description('Python version of the Functions runtime.')
 @allowed([
   '3.10'
@@ -24,7 +29,7 @@ param location string
   '3.12'
   '3.13'
 ])
-param pythonVersion string = '3.11'
+param pythonVersion string = '3.13'
 
 @description('Memory of each Flex Consumption instance, in MB.')
 @allowed([

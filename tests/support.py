@@ -126,6 +126,7 @@ class Devhost:
     process: subprocess.Popen[bytes]
     base_url: str
     log: Path
+    mode: str = "adapter"  # devhost's adapter, or Azure's worker library
     authority: str = ""
     tenant: str = ""
     audience: str = ""
@@ -163,11 +164,15 @@ def start_devhost(
     cwd: Path = ROOT,
     log: Path | None = None,
     inherit_env: bool = True,
-    python: str = sys.executable,
+    mode: str | None = None,
+    ready_path: str = "/health",
     timeout: float = 60,
 ) -> Devhost:
     """`python -m devhost ARGS` on a free port, once its /health answers 200.
 
+    `mode` (adapter or worker, DEVHOST_MODES) runs devhost on that mode's interpreter with `--mode`; a
+    worker-mode test skips, saying why, where there is no Python 3.13 environment. The host is ready
+    when `ready_path` answers 200.
     `env` is added to this process's environment, or (`inherit_env=False`) is the whole of it. Output
     goes to `log` (a fresh temporary file by default). With `--auth local`, the printed token tells
     the returned host its authority, tenant and audience, and its signing key is loaded from the
@@ -180,19 +185,24 @@ def start_devhost(
         log = Path(folder) / "devhost.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [python, "-m", "devhost", "--port", str(port), "--log-level", "warning", *args],
+            [
+                devhost_python(mode or "adapter"),
+                *("-m", "devhost", "--port", str(port), "--log-level", "warning"),
+                *(("--mode", mode) if mode else ()),
+                *args,
+            ],
             cwd=cwd,
             env={**os.environ, **env} if inherit_env else dict(env),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    host = Devhost(process, f"http://127.0.0.1:{port}", log)
+    host = Devhost(process, f"http://127.0.0.1:{port}", log, mode or "adapter")
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"devhost exited with {process.returncode}:\n{host.output()}")
         try:
-            if httpx2.get(f"{host.base_url}/health", timeout=2).status_code == 200:
+            if httpx2.get(f"{host.base_url}{ready_path}", timeout=2).status_code == 200:
                 break
         except httpx2.HTTPError:
             pass
@@ -208,3 +218,24 @@ def start_devhost(
         state = Path(env.get("DEVHOST_STATE_DIR") or cwd / ".devhost")
         host.key = SigningKey.load_or_create(state / "signing-key.pem")
     return host
+
+
+# devhost through Azure's Python worker library (Python 3.13+) or through its own adapter: the HTTP-level
+# suites run against both. `make test` builds .venv313 from a python3.13 when one is found;
+# DEVHOST_WORKER_PYTHON names another interpreter that has devhost/requirements.txt installed.
+DEVHOST_MODES = ("adapter", "worker")
+WORKER_PYTHON = Path(os.environ.get("DEVHOST_WORKER_PYTHON") or ROOT / ".venv313" / "bin" / "python")
+
+
+def devhost_python(mode: str) -> str:
+    """The interpreter devhost runs on in `mode`; a worker-mode test skips, saying why, without Python 3.13."""
+    import pytest
+
+    if mode == "adapter":
+        return sys.executable
+    if not WORKER_PYTHON.exists():
+        pytest.skip(
+            f"no Python 3.13 environment for devhost's worker mode at {WORKER_PYTHON}: `make test` builds it "
+            "from python3.13 on PATH or under `pyenv root` (or set DEVHOST_WORKER_PYTHON)"
+        )
+    return str(WORKER_PYTHON)

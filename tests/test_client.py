@@ -21,7 +21,7 @@ import httpx2
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
-from support import Devhost, free_port, start_devhost
+from support import DEVHOST_MODES, Devhost, free_port, start_devhost
 
 from client import credentials
 from client.arguments import ArgumentError, parse_arguments
@@ -53,13 +53,14 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def devhost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
-    """One devhost with its local authority for the whole module."""
+@pytest.fixture(scope="module", params=DEVHOST_MODES)
+def devhost(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Devhost]:
+    """One devhost with its local authority for the whole module, on its adapter and on Azure's worker."""
     tmp = tmp_path_factory.mktemp("devhost")
     state = tmp / "state"
     env = clean_env(**SERVER_PINS, DEVHOST_STATE_DIR=str(state))
-    host = start_devhost(env, "--auth", "local", log=tmp / "devhost-local.log", inherit_env=False)
+    log = tmp / "devhost-local.log"
+    host = start_devhost(env, "--auth", "local", log=log, inherit_env=False, mode=request.param)
     try:
         check = httpx2.get(f"{host.base_url}/me", headers={"Authorization": f"Bearer {host.mint()}"}, timeout=10)
         assert check.status_code == 200, f"tokens signed with devhost's key are refused: {check.text}"
@@ -69,17 +70,16 @@ def devhost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
 
 
 @pytest.fixture(scope="module")
-def unreachable_entra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
-    """A devhost in Entra mode whose authority is a closed loopback port: it cannot fetch signing keys."""
+def unreachable_entra(tmp_path_factory: pytest.TempPathFactory, devhost: Devhost) -> Iterator[Devhost]:
+    """A devhost in Entra mode, in the mode of `devhost`, whose authority is a closed loopback port: no keys."""
     env = clean_env(
         **SERVER_PINS,
         AZURE_TENANT_ID=TENANT,
         AZURE_CLIENT_ID=API,
         AZURE_AUTHORITY=f"http://127.0.0.1:{free_port()}/{TENANT}",
     )
-    host = start_devhost(
-        env, "--auth", "entra", log=tmp_path_factory.mktemp("entra") / "devhost.log", inherit_env=False
-    )
+    log = tmp_path_factory.mktemp("entra") / "devhost.log"
+    host = start_devhost(env, "--auth", "entra", log=log, inherit_env=False, mode=devhost.mode)
     yield host
     host.stop()
 

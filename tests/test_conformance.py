@@ -5,7 +5,9 @@ into `.tools/`. Without them this module skips, saying so; nothing else makes it
 
 Which server is tested (environment):
   CONFORMANCE_SERVER=devhost  (default) our app through devhost, auth off, plus the suite's one fixture tool
-                              (tests/conformance/fixture_server.py); ready when GET /health answers 200
+                              (tests/conformance/fixture_server.py); ready when GET /health answers 200. Run
+                              twice: on devhost's adapter, and on Azure's Python worker library (Python 3.13,
+                              tests/support.py's WORKER_PYTHON; skipped, saying so, where there is none)
   CONFORMANCE_SERVER=bare     tests/conformance/bare_sdk_app.py, the SDK alone (ready when its port accepts);
                               its known gaps (BARE_SDK_KNOWN_FAILURES) are reported as xfail
   CONFORMANCE_URL=http://127.0.0.1:PORT/mcp   an already running server; nothing is started
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import DEVHOST_MODES, devhost_python
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools" / "node_modules"
@@ -149,8 +152,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
-@pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(scope="module", params=DEVHOST_MODES if SERVER_KIND == "devhost" and not SERVER_URL else ["-"])
+def server_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if SERVER_URL:
         yield SERVER_URL
         return
@@ -160,7 +163,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if SERVER_KIND == "bare":
         command = [sys.executable, str(BARE_APP), str(port)]
     else:
-        command = [sys.executable, str(FIXTURE_SERVER), str(port)]
+        command = [devhost_python(request.param), str(FIXTURE_SERVER), str(port), request.param]
     log = tmp_path_factory.mktemp("conformance-server") / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx2
 import pytest
-from support import start_devhost
+from support import DEVHOST_MODES, start_devhost
 
 import function_app
 from devhost.logs import SECRET_PARAMETERS, redact_url
@@ -68,12 +69,13 @@ def run_devhost_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[st
     )
 
 
-def test_local_sign_in_prints_a_working_token_and_mints_more(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", DEVHOST_MODES)
+def test_local_sign_in_prints_a_working_token_and_mints_more(tmp_path: Path, mode: str) -> None:
     """`--auth local` in a fresh folder: the printed token works; `token` mints user and app tokens."""
     for name in ("function_app.py", "host.json"):
         (tmp_path / name).write_text((ROOT / name).read_text())
     env = {"PYTHONPATH": str(ROOT), "AZURE_TENANT_ID": ""}
-    with start_devhost(env, "--auth", "local", cwd=tmp_path) as host:
+    with start_devhost(env, "--auth", "local", cwd=tmp_path, mode=mode) as host:
         base = host.base_url
         lines = host.output().splitlines()
         printed = next(line for line in lines if line.startswith("eyJ"))
@@ -100,14 +102,22 @@ def test_token_command_before_the_first_run_explains(tmp_path: Path) -> None:
     assert "start `python -m devhost` once first" in result.stderr
 
 
-def test_auth_off_is_loud(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", DEVHOST_MODES)
+def test_auth_off_is_loud(tmp_path: Path, mode: str) -> None:
     for name in ("function_app.py", "host.json"):
         (tmp_path / name).write_text((ROOT / name).read_text())
-    with start_devhost({"PYTHONPATH": str(ROOT)}, "--auth", "off", cwd=tmp_path) as host:
+    with start_devhost({"PYTHONPATH": str(ROOT)}, "--auth", "off", cwd=tmp_path, mode=mode) as host:
         response = httpx2.get(f"{host.base_url}/me")
         assert response.status_code == 200 and response.json()["development"] is True
         assert response.headers["x-auth-mode"].startswith("off")
-    assert "Authentication is OFF" in host.output()
+    output = host.output()
+    assert "Authentication is OFF" in output
+    if mode == "worker":
+        pinned = re.search(r"^azure-functions-runtime==(\S+);", (ROOT / "requirements.txt").read_text(), re.M)
+        assert pinned is not None
+        assert f"through Azure's Python worker library, azure-functions-runtime {pinned[1]}, Python 3.1" in output
+    else:
+        assert "through devhost's own adapter" in output
 
 
 @pytest.mark.parametrize("where", ["environment", "local.settings.json"])
@@ -168,3 +178,10 @@ def test_the_access_log_redacts_credentials_in_urls(tmp_path: Path) -> None:
 )
 def test_redact_url(target: str, expected: str) -> None:
     assert redact_url(target) == expected
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 13), reason="checks the refusal on Python before 3.13")
+def test_worker_mode_before_python_313_says_why(tmp_path: Path) -> None:
+    result = run_devhost_command("--mode", "worker", "--auth", "off", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "azure-functions-runtime needs Python 3.13 or newer" in result.stderr

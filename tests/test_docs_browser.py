@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from browser import needs_chromium
 from playwright.sync_api import ConsoleMessage, Page
-from support import start_devhost
+from support import DEVHOST_MODES, start_devhost
 
 from shared.web.docs_page import DOCS_ASSETS, docs_asset
 
@@ -36,10 +36,10 @@ def _get(url: str) -> tuple[int, dict[str, str], bytes]:
         return refused.code, dict(refused.headers), refused.read()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """devhost serving the real function_app.py, authentication off."""
-    with start_devhost({}, "--auth", "off") as host:
+@pytest.fixture(scope="module", params=DEVHOST_MODES)
+def server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """devhost serving the real function_app.py, authentication off: on its adapter, and on Azure's worker."""
+    with start_devhost({}, "--auth", "off", mode=request.param) as host:
         yield host.base_url
 
 

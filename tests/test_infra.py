@@ -402,7 +402,7 @@ def test_function_app_runs_on_flex_consumption_linux_python() -> None:
         "maximumInstanceCount": "maximumInstanceCount",
     }
     main = parsed("main.bicep")["parameters"]
-    assert bicep_default(main["pythonVersion"]) == "3.11"
+    assert bicep_default(main["pythonVersion"]) == "3.13"
     assert schema.allowed_values(main["pythonVersion"]) == ["3.10", "3.11", "3.12", "3.13"]
     assert schema.allowed_values(main["instanceMemoryMB"]) == [512, 2048, 4096]
     module = parsed("modules/function-app.bicep")["parameters"]

@@ -1,4 +1,7 @@
-"""Over real HTTP: devhost serving function_app.py, called by the MCP SDK's own client with a bearer token."""
+"""Over real HTTP: devhost serving function_app.py, called by the MCP SDK's own client with a bearer token.
+
+Every test runs twice: devhost's adapter, and Azure's Python worker library (Python 3.13).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from support import CLIENT, TENANT, start_devhost
+from support import CLIENT, DEVHOST_MODES, TENANT, start_devhost
 
 from devhost.authority import LocalAuthority, SigningKey
 
@@ -19,10 +22,10 @@ def issuer() -> Iterator[LocalAuthority]:
         yield served
 
 
-@pytest.fixture(scope="module")
-def devhost(issuer: LocalAuthority) -> Iterator[str]:
+@pytest.fixture(scope="module", params=DEVHOST_MODES)
+def devhost(issuer: LocalAuthority, request: pytest.FixtureRequest) -> Iterator[str]:
     env = {"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": CLIENT, "AZURE_AUTHORITY": issuer.authority(TENANT)}
-    with start_devhost(env, "--auth", "entra") as host:
+    with start_devhost(env, "--auth", "entra", mode=request.param) as host:
         yield host.base_url
 
 

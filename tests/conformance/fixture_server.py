@@ -6,7 +6,10 @@ server" that needs the client's `sampling` capability, without declaring that ca
 MCP server behind the real Functions bridge, lets the check test what matters to us: that the SDK's capability
 error crosses our bridge with the status the spec requires.
 
-    python tests/conformance/fixture_server.py PORT
+    python tests/conformance/fixture_server.py PORT [adapter|worker]
+
+`worker` serves through Azure's Python worker library (Python 3.13+, devhost/worker/); the tool is
+registered before the worker imports function_app.py, on the same process-wide runtime.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -38,11 +41,17 @@ def test_missing_capability(answer: Annotated[CreateMessageResult, Resolve(ask_t
     return str(answer.content)
 
 
-def main(port: int) -> None:
+def main(port: int, mode: str) -> None:
     runtime.current().bridge.server.add_tool(test_missing_capability)
-    app, _ = build_app(function_app.app, ROOT / "host.json")
+    if mode == "worker":
+        from devhost.server import route_prefix
+        from devhost.worker.serve import build_worker_app
+
+        app: Any = build_worker_app(ROOT, route_prefix(ROOT / "host.json"))[0]
+    else:
+        app = build_app(function_app.app, ROOT / "host.json")[0]
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "adapter")
