@@ -73,7 +73,8 @@ def proxy_identity(ident: dict[str, str | int]) -> dict[str, str | int]:
     if not ident.get("client_secret"):
         ident["client_secret"] = secrets.token_urlsafe(32)
         STATE_FILE.write_text(json.dumps(ident, indent=2))
-    os.environ.setdefault("AZURE_CLIENT_SECRET", str(ident["client_secret"]))
+    if not os.environ.get("AZURE_CLIENT_SECRET"):
+        os.environ["AZURE_CLIENT_SECRET"] = str(ident["client_secret"])
     return ident
 
 
