@@ -128,6 +128,7 @@ def authorize(facade: Facade, req: func.HttpRequest) -> func.HttpResponse:
         transaction=txn_id,
         csrf=csrf,
         set_cookie=cookie_header(req, CSRF_COOKIE, csrf, TRANSACTION_TTL),
+        authority=facade.settings.authority,
     )
 
 

@@ -3,12 +3,18 @@
 The upstream `state` is taken once from the store (a forged or replayed one finds nothing). Entra's
 code is redeemed with our PKCE verifier and our credential; its tokens are sealed under our new code,
 which lives 2 minutes and is bound to the client, its redirect URI, its PKCE challenge and the consent.
+
+A browser gets the way back to the client as a page that moves on by itself (meta refresh), not as a
+302: browsers apply the sign-in page's CSP `form-action` to every redirect that follows its form, and
+an identity provider's page allows its redirect URI (us), not the MCP client behind us.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
+from urllib.parse import urlsplit
 
 import azure.functions as func
 import jwt
@@ -16,7 +22,7 @@ import jwt
 from shared.facade import consent, seal, store
 from shared.facade.core import Facade, callback_url, cookie_name, cookies, issuer
 from shared.facade.core import set_cookie as cookie_header
-from shared.facade.errors import OAuthError, error_page, redirect, redirect_error, with_query
+from shared.facade.errors import OAuthError, error_page, page, redirect, redirect_error, with_query
 
 log = logging.getLogger(__name__)
 
@@ -78,4 +84,16 @@ def callback(facade: Facade, req: func.HttpRequest) -> func.HttpResponse:
     previous = cookies(req).get(cookie_name(req, consent.COOKIE))
     remembered = consent.make_cookie(facade.store, user, transaction["client_id"], previous)
     location = with_query(redirect_uri, {"code": code, "state": client_state, "iss": iss})
-    return redirect(location, {"Set-Cookie": cookie_header(req, consent.COOKIE, remembered, consent.CONSENT_TTL)})
+    set_cookie = {"Set-Cookie": cookie_header(req, consent.COOKIE, remembered, consent.CONSENT_TTL)}
+    if req.headers.get("Sec-Fetch-Mode") == "navigate":
+        return onward_page(location, set_cookie)
+    return redirect(location, set_cookie)
+
+
+def onward_page(location: str, headers: dict[str, str]) -> func.HttpResponse:
+    target = html.escape(location)
+    host = html.escape(urlsplit(location).netloc or urlsplit(location).scheme + ":")
+    body = f'<p>Signed in. Returning to <strong>{host}</strong>&hellip;</p><p><a href="{target}">Continue</a></p>'
+    answer = page("Signed in", body, headers=headers)
+    answer.headers["Refresh"] = f"0;url={location}"
+    return answer

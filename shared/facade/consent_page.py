@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared.facade.errors import page
+from shared.facade.errors import page, source
 
 
 def consent_page(
@@ -26,6 +26,7 @@ def consent_page(
     transaction: str,
     csrf: str,
     set_cookie: str,
+    authority: str,
 ) -> func.HttpResponse:
     parts = urlsplit(redirect_uri)
     where = parts.netloc or f"{parts.scheme}:"
@@ -42,4 +43,6 @@ def consent_page(
 <button type="submit" name="decision" value="approve" id="approve">Allow and sign in</button>
 <button type="submit" name="decision" value="deny" id="deny">Deny</button>
 </form>"""
-    return page("Allow access to the MCP server?", body, headers={"Set-Cookie": set_cookie})
+    # Allowing leads to Entra, denying back to the client: the form's answer redirects to one or the other.
+    targets = (source(authority), source(redirect_uri))
+    return page("Allow access to the MCP server?", body, headers={"Set-Cookie": set_cookie}, form_targets=targets)

@@ -12,9 +12,10 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import azure.functions as func
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-# The pages: no script at all, no framing (clickjacking the consent button), forms post to ourselves only.
+# The pages: no script at all, no framing (clickjacking the consent button), forms post to ourselves only
+# (and, since browsers apply form-action to the redirect a form's answer makes, to where that leads).
 PAGE_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'{targets}; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 
@@ -59,7 +60,19 @@ def redirect_error(redirect_uri: str, error: OAuthError, state: str | None, issu
     return redirect(with_query(redirect_uri, params))
 
 
-def page(title: str, body_html: str, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+def source(url: str) -> str:
+    """A CSP source for where `url` leads: its origin, or its scheme for a private-use one (`cursor:`)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
+
+
+def page(
+    title: str,
+    body_html: str,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    form_targets: tuple[str, ...] = (),
+) -> func.HttpResponse:
     document = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
@@ -70,7 +83,7 @@ button{{font-size:1rem;padding:.5rem 1.5rem;margin-right:1rem}}</style></head>
 {body_html}
 </body></html>"""
     security = {
-        "Content-Security-Policy": PAGE_CSP,
+        "Content-Security-Policy": PAGE_CSP.format(targets="".join(f" {t}" for t in form_targets)),
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
