@@ -133,7 +133,7 @@ def test_registration_accepts_private_use_schemes_and_https(proxy: Proxy) -> Non
         ({"code_challenge_method": "plain"}, "invalid_request"),
         ({"code_challenge": None}, "invalid_request"),
         ({"code_challenge": "short"}, "invalid_request"),
-        ({"state": None}, "invalid_request"),
+        ({"state": "s" * 1025}, "invalid_request"),
         ({"response_type": "token"}, "unsupported_response_type"),
         ({"resource": "https://graph.microsoft.com"}, "invalid_target"),
         ({"resource": "http://127.0.0.1:1/mcp"}, "invalid_target"),

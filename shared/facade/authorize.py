@@ -85,9 +85,10 @@ def authorize(facade: Facade, req: func.HttpRequest) -> func.HttpResponse:
     try:
         if params.get("response_type") != "code":
             raise OAuthError("unsupported_response_type", "Only response_type=code is supported.")
-        if not state or len(state) > MAX_STATE:
+        # Optional, as in OAuth 2.1 (PKCE is what binds the answer; the TypeScript SDK sends none by default).
+        if state is not None and (not state or len(state) > MAX_STATE):
             state = None
-            raise OAuthError("invalid_request", "state is required (at most 1024 characters).")
+            raise OAuthError("invalid_request", "state, when sent, must be 1 to 1024 characters.")
         if params.get("code_challenge_method") != "S256":
             raise OAuthError("invalid_request", "PKCE is required, with code_challenge_method=S256.")
         challenge = params.get("code_challenge") or ""

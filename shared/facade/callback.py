@@ -83,7 +83,8 @@ def callback(facade: Facade, req: func.HttpRequest) -> func.HttpResponse:
     consent.remember(facade.store, transaction["client_id"], redirect_uri, user)
     previous = cookies(req).get(cookie_name(req, consent.COOKIE))
     remembered = consent.make_cookie(facade.store, user, transaction["client_id"], previous)
-    location = with_query(redirect_uri, {"code": code, "state": client_state, "iss": iss})
+    answer = {"code": code, "iss": iss} if client_state is None else {"code": code, "state": client_state, "iss": iss}
+    location = with_query(redirect_uri, answer)
     set_cookie = {"Set-Cookie": cookie_header(req, consent.COOKIE, remembered, consent.CONSENT_TTL)}
     if req.headers.get("Sec-Fetch-Mode") == "navigate":
         return onward_page(location, set_cookie)
