@@ -7,8 +7,10 @@ fresh storage account would. Its account name and key are Azurite's published de
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,16 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, have the kernel stop Azurite when its parent ends, however it ends
+    (uvicorn re-raises SIGTERM after shutting down, so devhost's atexit hooks never run)."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start(timeout: float = 30) -> Azurite:
     if reason := missing():
         raise RuntimeError(reason)
@@ -73,7 +85,7 @@ def start(timeout: float = 30) -> Azurite:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

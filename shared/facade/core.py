@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
@@ -28,7 +27,6 @@ class Facade:
     store: Store = field(init=False)
     cimd: CimdFetcher = field(init=False)
     upstream: Upstream = field(init=False)
-    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.store = Store(self.settings)
