@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import inspect
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -172,7 +174,10 @@ def start_devhost(
     state directory (DEVHOST_STATE_DIR, else `cwd`/.devhost), so the test can mint more tokens.
     """
     port = free_port(following=2)
-    log = log or Path(tempfile.mkdtemp(prefix="devhost-")) / "devhost.log"
+    if log is None:
+        folder = tempfile.mkdtemp(prefix="devhost-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # read after stop(), so kept till the end
+        log = Path(folder) / "devhost.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [python, "-m", "devhost", "--port", str(port), "--log-level", "warning", *args],
