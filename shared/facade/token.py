@@ -49,7 +49,10 @@ def _authorization_code(facade: Facade, fields: dict[str, str]) -> dict[str, Any
     if row is None:
         log.info("Refused an unknown, expired or used authorization code")
         raise _invalid_grant("The authorization code is unknown, expired or already used.")
-    grant = seal.open_sealed(code, "code", row["sealed"])
+    try:
+        grant = seal.open_sealed(code, "code", row["sealed"])
+    except ValueError as exc:  # a row altered in the store: fail closed
+        raise _invalid_grant("The authorization code is unknown, expired or already used.") from exc
     if grant["client_id"] != client_id:
         raise _invalid_grant("The authorization code was issued to another client.")
     if fields.get("redirect_uri") != grant["redirect_uri"]:
