@@ -66,6 +66,36 @@ def resource_uris(host: str, port: int) -> list[str]:
     return [f"http://{h}:{port}{path}" for h in hosts for path in ("", "/mcp", "/echo")]
 
 
+PROXY_CALLBACKS = ("http://127.0.0.1/callback", "http://localhost/callback")
+
+
+def proxy_identity(ident: dict[str, str | int]) -> dict[str, str | int]:
+    """The local API registration as the OAuth proxy's confidential client: a secret made once and kept in the
+    state file, and given to the app as AZURE_CLIENT_SECRET (as a developer would with a real tenant)."""
+    import secrets
+
+    if not ident.get("client_secret"):
+        ident["client_secret"] = secrets.token_urlsafe(32)
+        STATE_FILE.write_text(json.dumps(ident, indent=2))
+    if not os.environ.get("AZURE_CLIENT_SECRET"):
+        os.environ["AZURE_CLIENT_SECRET"] = str(ident["client_secret"])
+    return ident
+
+
+def start_azurite() -> None:
+    """Azurite's Table service for the OAuth proxy, stopped when devhost exits."""
+    import atexit
+
+    from devhost import azurite
+
+    if reason := azurite.missing():
+        raise SystemExit(f"devhost: OAUTH_PROXY=true needs table storage: {reason}, or set OAUTH_PROXY_STORAGE")
+    served = azurite.start()
+    atexit.register(served.stop)
+    os.environ["OAUTH_PROXY_STORAGE"] = served.connection_string
+    print(f"devhost: Azurite's Table service at http://127.0.0.1:{served.port} (in memory) for the OAuth proxy")
+
+
 def start(args: argparse.Namespace) -> ASGIApp:
     """The settings and (with `--auth local`) the local authority set up, and the app's ASGI routes built."""
     from devhost.server import load_local_settings
@@ -76,6 +106,9 @@ def start(args: argparse.Namespace) -> ASGIApp:
     if mode == "auto":
         mode = auto_mode(os.environ)
     token = None
+    oauth_proxy = os.environ.get("OAUTH_PROXY", "").strip().lower() in ("true", "1", "yes", "on")
+    if oauth_proxy and not (os.environ.get("OAUTH_PROXY_STORAGE") or os.environ.get("OAUTH_PROXY_TABLE_ENDPOINT")):
+        start_azurite()
     base = f"http://{args.host}:{args.port}"
     if mode == "local":
         from devhost import tls
@@ -84,6 +117,8 @@ def start(args: argparse.Namespace) -> ASGIApp:
 
         ident = local_identity(args.port + 1)
         tenant, client = str(ident["tenant_id"]), str(ident["client_id"])
+        if oauth_proxy:
+            ident = proxy_identity(ident)
         try:
             directory = local_directory(
                 tenant,
@@ -95,6 +130,8 @@ def start(args: argparse.Namespace) -> ASGIApp:
                 api_client_secret=str(ident["client_secret"]) if ident.get("client_secret") else None,
                 # The API registration's `requestedAccessTokenVersion`: 2 unless the settings say 1.
                 token_version="1.0" if str(ident.get("token_version")) in ("1", "1.0") else "2.0",
+                # The OAuth proxy's callback (OAUTH_PROXY=true), on any loopback port as Entra allows.
+                api_redirect_uris=PROXY_CALLBACKS if oauth_proxy else (),
             )
         except ValueError as exc:
             raise SystemExit(f"devhost: {STATE_FILE}: {exc}") from None

@@ -144,13 +144,14 @@ def local_directory(
     listed_clients: Iterable[Mapping[str, Any]] = (),
     api_client_secret: str | None = None,
     token_version: str = "2.0",  # noqa: S107 - a version number, not a secret
+    api_redirect_uris: Iterable[str] = (),
 ) -> Directory:
     """The directory devhost serves: the API's own client, well-known public clients, and the listed ones."""
     api_client_id = api_client_id.lower()
     own = Client(
         api_client_id,
         "Local MCP API",
-        redirect_uris=(*INSPECTOR_REDIRECTS, *VSCODE_REDIRECTS, *DOCS_REDIRECTS),
+        redirect_uris=(*INSPECTOR_REDIRECTS, *VSCODE_REDIRECTS, *DOCS_REDIRECTS, *api_redirect_uris),
         client_secret=api_client_secret,
         roles=("MCP.Invoke",),
         public_client=True,

@@ -52,6 +52,10 @@ var tags = {
   'azd-env-name': environmentName
 }
 var functionAppName = 'func-${resourceToken}'
+// The site's default host name, known before the site exists: the Entra app must list the OAuth proxy's
+// callback, and the site needs the app's client id, so the name is computed here rather than read back
+// from the site (no unique-hostname scope is set on the site, so this is the name Azure gives it).
+var functionAppHostName = '${functionAppName}.azurewebsites.net'
 // Entra's app ID URI policy accepts api://<tenantId>/<string>, unlike a bare api://<string>.
 var appUniqueName = 'mcp-${resourceToken}'
 var identifierUri = 'api://${tenant().tenantId}/${appUniqueName}'
@@ -112,6 +116,9 @@ module entra 'modules/entra.bicep' = {
     identifierUri: identifierUri
     preAuthorizedClientIds: filter(split(preAuthorizedClientIds, ','), clientId => !empty(trim(clientId)))
     managedIdentityPrincipalId: identity.outputs.principalId
+    redirectUris: [
+      'https://${functionAppHostName}/callback'
+    ]
   }
 }
 
@@ -134,6 +141,8 @@ module functionApp 'modules/function-app.bicep' = {
     tenantId: tenant().tenantId
     clientId: entra.outputs.appId
     identifierUri: entra.outputs.identifierUri
+    tableEndpoint: storage.outputs.tableEndpoint
+    oauthTableName: storage.outputs.oauthTableName
   }
   // The identity must hold its storage and monitoring roles before the host first starts.
   dependsOn: [
@@ -149,6 +158,9 @@ output AZURE_FUNCTION_NAME string = functionApp.outputs.functionAppName
 output SERVICE_API_BASE_URL string = 'https://${functionApp.outputs.defaultHostName}'
 output MCP_URL string = 'https://${functionApp.outputs.defaultHostName}/mcp'
 output MCP_PROTECTED_RESOURCE_METADATA_URL string = 'https://${functionApp.outputs.defaultHostName}/.well-known/oauth-protected-resource/mcp'
+// The OAuth proxy: the authorization server MCP clients discover (RFC 8414), and the callback Entra knows.
+output OAUTH_AUTHORIZATION_SERVER string = 'https://${functionApp.outputs.defaultHostName}'
+output OAUTH_CALLBACK_URL string = 'https://${functionAppHostName}/callback'
 output ENTRA_APPLICATION_ID string = entra.outputs.appId
 output ENTRA_IDENTIFIER_URI string = entra.outputs.identifierUri
 output MCP_SCOPE string = '${entra.outputs.identifierUri}/${entra.outputs.scopeValue}'

@@ -2,6 +2,8 @@
 # Install the Node tools the conformance tests need into .tools/ (git-ignored):
 #   - Node 22.23.3 from the npm package node-<os>-<cpu> (this machine's Node is 20; the suite needs >= 22)
 #   - @modelcontextprotocol/conformance 0.2.0-alpha.12
+#   - azurite (its Table service: the OAuth facade's storage in tests and devhost) and @modelcontextprotocol/sdk
+#     (the TypeScript client of tests/test_facade_typescript.py)
 # Exact versions come from tests/conformance/package.json and its package-lock.json (`npm ci`), so every
 # machine gets the same tree. Idempotent: a second run checks a stamp and returns at once, printing nothing.
 # Where npm is missing it prints a note and exits 0 (the conformance tests then skip, saying why).
@@ -25,6 +27,7 @@ manifest_dir="$root/tests/conformance"
 tools="$root/.tools"
 node_bin="$tools/node_modules/.bin/node"
 cli="$tools/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+azurite_table="$tools/node_modules/azurite/dist/src/table/main.js"
 stamp="$tools/.installed"
 
 emit_env() {
@@ -35,7 +38,7 @@ emit_env() {
 
 want="$(cat "$manifest_dir/package.json" "$manifest_dir/package-lock.json" | sha256sum | cut -d' ' -f1)"
 installed() {
-  [[ -x "$node_bin" && -f "$cli" && "$(cat "$stamp" 2>/dev/null)" == "$want" ]]
+  [[ -x "$node_bin" && -f "$cli" && -f "$azurite_table" && "$(cat "$stamp" 2>/dev/null)" == "$want" ]]
 }
 
 if installed; then
@@ -79,6 +82,10 @@ if [[ "$version" != v22.* ]]; then
 fi
 if [[ ! -f "$cli" ]]; then
   echo "install-tools: conformance entry point missing: $cli" >&2
+  exit 1
+fi
+if [[ ! -f "$azurite_table" ]]; then
+  echo "install-tools: Azurite's Table service entry point missing: $azurite_table" >&2
   exit 1
 fi
 echo "$want" >"$stamp"

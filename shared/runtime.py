@@ -19,6 +19,7 @@ from shared.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from shared.auth.tokens import TokenValidator
+    from shared.facade.core import Facade
     from shared.mcp.bridge import McpBridge
     from shared.mcp.permissions import ToolPolicy
 
@@ -28,6 +29,7 @@ class Runtime:
         self.settings = settings
         self._validator: TokenValidator | None = None
         self._bridge: McpBridge | None = None
+        self._facade: Facade | None = None
         self._policy: ToolPolicy | None = None
         self._lock = threading.Lock()
 
@@ -73,6 +75,20 @@ class Runtime:
         """The settings' problems, and the tool permissions' once something has needed them (not built here:
         /health stays off the SDK's imports)."""
         return self.settings.problems + (self._policy.problems if self._policy is not None else ())
+
+    @property
+    def facade(self) -> Facade:
+        """The OAuth facade (OAUTH_PROXY=true), with every API scope a client may ask for."""
+        if self._facade is None:
+            with self._lock:
+                if self._facade is None:
+                    from shared.facade.core import Facade
+                    from shared.mcp.permissions import advertised_scopes
+
+                    settings = self.settings
+                    extra = (f"{settings.identifier_uri}/{s}" for s in advertised_scopes(settings))
+                    self._facade = Facade(settings, tuple(dict.fromkeys((*settings.qualified_scopes, *extra))))
+        return self._facade
 
 
 _current: Runtime | None = None

@@ -69,6 +69,20 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("GRAPH_URL", "https://graph.microsoft.com", "Microsoft Graph base URL for on-behalf-of calls."),
     SettingSpec("GRAPH_SCOPE", "", "Scope of the on-behalf-of token for Graph; default `<GRAPH_URL>/.default`."),
+    SettingSpec(
+        "OAUTH_PROXY", "false", "`true`: this app is the authorization server MCP clients see, Entra behind it."
+    ),
+    SettingSpec(
+        "OAUTH_PROXY_TABLE_ENDPOINT", "", "Table service URL of the proxy's state, reached with the managed identity."
+    ),
+    SettingSpec(
+        "OAUTH_PROXY_STORAGE", "", "A storage connection string instead (Azurite locally); not in Azure.", secret=True
+    ),
+    SettingSpec("OAUTH_PROXY_TABLE", "mcpoauth", "Table holding registrations, transactions, codes and consents."),
+    SettingSpec("OAUTH_PROXY_REGISTRATIONS_PER_MINUTE", "30", "Dynamic client registrations accepted per minute."),
+    SettingSpec(
+        "OAUTH_PROXY_CIMD_LOOPBACK", "false", "Development only: fetch client metadata documents from loopback hosts."
+    ),
     SettingSpec("WEBSITE_HOSTNAME", "", "The site's host name.", platform=True),
     SettingSpec(
         "WEBSITE_INSTANCE_ID", "", "Set on every Azure instance; its presence means 'in Azure'.", platform=True
@@ -120,6 +134,13 @@ class Settings:
     website_hostname: str
     telemetry_tenant_attribute: bool
     problems: tuple[str, ...]
+    # The OAuth authorization facade over Entra (shared/facade), off unless OAUTH_PROXY=true.
+    oauth_proxy: bool = False
+    proxy_table_endpoint: str = ""
+    proxy_storage: str = field(default="", repr=False)
+    proxy_table: str = "mcpoauth"
+    proxy_registrations_per_minute: int = 30
+    proxy_cimd_loopback: bool = False
 
     @property
     def multi_tenant(self) -> bool:
@@ -255,6 +276,19 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         problems.append("REQUIRED_SCOPES and REQUIRED_ROLES are both empty: no token could ever be authorized")
 
     hostname = raw["WEBSITE_HOSTNAME"].lower()
+    oauth_proxy = _flag(raw, "OAUTH_PROXY", problems)
+    cimd_loopback = _flag(raw, "OAUTH_PROXY_CIMD_LOOPBACK", problems) if oauth_proxy else False
+    if oauth_proxy:
+        if not auth_enabled:
+            problems.append("OAUTH_PROXY=true needs authentication on (ENABLE_AUTH=true)")
+        if not (raw["OAUTH_PROXY_TABLE_ENDPOINT"] or raw["OAUTH_PROXY_STORAGE"]):
+            problems.append("OAUTH_PROXY=true needs OAUTH_PROXY_TABLE_ENDPOINT (or OAUTH_PROXY_STORAGE locally)")
+        elif raw["OAUTH_PROXY_TABLE_ENDPOINT"] and (reason := check_fetch_url(raw["OAUTH_PROXY_TABLE_ENDPOINT"])):
+            problems.append(f"OAUTH_PROXY_TABLE_ENDPOINT {reason}")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,62}", raw["OAUTH_PROXY_TABLE"]):
+            problems.append("OAUTH_PROXY_TABLE must be a table name: a letter, then 2-62 letters or digits")
+        if cimd_loopback and (environment == "production" or in_azure):
+            problems.append("OAUTH_PROXY_CIMD_LOOPBACK=true is refused in production and in Azure")
     return Settings(
         tenant_id=tenant_id.lower() if GUID.match(tenant_id) or multi_tenant else tenant_id,
         client_id=client_id.lower(),
@@ -282,5 +316,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         graph_scope=raw["GRAPH_SCOPE"] or f"{raw['GRAPH_URL'].rstrip('/')}/.default",
         website_hostname=hostname,
         telemetry_tenant_attribute=_flag(raw, "TELEMETRY_TENANT_ATTRIBUTE", problems, default=False),
+        oauth_proxy=oauth_proxy,
+        proxy_table_endpoint=raw["OAUTH_PROXY_TABLE_ENDPOINT"].rstrip("/"),
+        proxy_storage=raw["OAUTH_PROXY_STORAGE"],
+        proxy_table=raw["OAUTH_PROXY_TABLE"],
+        proxy_registrations_per_minute=_seconds(raw, "OAUTH_PROXY_REGISTRATIONS_PER_MINUTE", problems),
+        proxy_cimd_loopback=cimd_loopback,
         problems=tuple(problems),
     )

@@ -24,6 +24,12 @@ OPERATIONS = {
     "/.well-known/oauth-protected-resource/mcp": "get",
     "/.well-known/oauth-protected-resource/echo": "get",
     "/openapi.json": "get",
+    "/.well-known/oauth-authorization-server": "get",
+    "/register": "post",
+    "/authorize": "get",
+    "/consent": "post",
+    "/callback": "get",
+    "/token": "post",
     "/docs": "get",
 }
 

@@ -24,6 +24,7 @@ PUBLIC = {
     "shared.graph",
     "shared.mcp",
     "shared.web",
+    "shared.facade",
 }
 
 

@@ -11,6 +11,8 @@ param identifierUri string
 param preAuthorizedClientIds array
 @description('Object (principal) ID of the managed identity trusted as the app credential.')
 param managedIdentityPrincipalId string
+@description('Web redirect URIs: the OAuth proxy\'s callback, https://<host>/callback.')
+param redirectUris array
 
 // The app checks these names: REQUIRED_SCOPES and REQUIRED_ROLES in function-app.bicep, and
 // Profile.Read where shared/mcp/tools.py declares it (`@requires`), for the graph_profile tool.
@@ -32,6 +34,10 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
   identifierUris: [
     identifierUri
   ]
+  // The OAuth proxy redeems Entra's codes here as a confidential client (the federated credential below).
+  web: {
+    redirectUris: redirectUris
+  }
   api: {
     requestedAccessTokenVersion: 2
     oauth2PermissionScopes: [
@@ -96,7 +102,7 @@ resource servicePrincipal 'Microsoft.Graph/servicePrincipals@v1.0' = {
 
 resource managedIdentityCredential 'Microsoft.Graph/applications/federatedIdentityCredentials@v1.0' = {
   name: '${app.uniqueName}/function-app-identity'
-  description: 'The Function App managed identity, used as the app credential for on-behalf-of calls.'
+  description: 'The Function App managed identity, the app credential for on-behalf-of calls and the OAuth proxy.'
   audiences: [
     'api://AzureADTokenExchange'
   ]

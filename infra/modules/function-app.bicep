@@ -32,6 +32,9 @@ param tenantId string
 param clientId string
 @description('Application ID URI of the API app registration.')
 param identifierUri string
+@description('Table service endpoint of the OAuth proxy\'s state.')
+param tableEndpoint string
+param oauthTableName string
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   // checkov:skip=CKV_AZURE_225:Zone redundancy on Flex Consumption exists in some regions only; the reference deploys to any Flex region.
@@ -149,6 +152,19 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
         {
           name: 'MANAGED_IDENTITY_CLIENT_ID'
           value: identityClientId
+        }
+        // The OAuth proxy: any MCP client signs in through the app (shared/facade), its state in Table Storage.
+        {
+          name: 'OAUTH_PROXY'
+          value: 'true'
+        }
+        {
+          name: 'OAUTH_PROXY_TABLE_ENDPOINT'
+          value: tableEndpoint
+        }
+        {
+          name: 'OAUTH_PROXY_TABLE'
+          value: oauthTableName
         }
       ]
     }

@@ -1,10 +1,12 @@
-// Host storage and the deployment package container, reached only through Entra identities:
+// Host storage, the deployment package container and the OAuth proxy's table, reached only through Entra identities:
 // shared-key access off, TLS 1.2, HTTPS only, no anonymous blob access.
 param location string
 param tags object
 param storageAccountName string
 
 var deploymentContainerName = 'app-package'
+// The OAuth proxy's state (OAUTH_PROXY_TABLE): registrations, transactions, codes, consents; rows expire.
+var oauthTableName = 'mcpoauth'
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2025-01-01' = {
   // checkov:skip=CKV_AZURE_35:A Flex Consumption app without VNet integration reaches storage over public endpoints; access needs an Entra identity with a data role, since shared keys are off.
@@ -53,6 +55,20 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2025-01-01' = {
+  parent: storageAccount
+  name: 'default'
+  properties: {}
+}
+
+resource oauthTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-01-01' = {
+  parent: tableService
+  name: oauthTableName
+  properties: {}
+}
+
 output storageAccountName string = storageAccount.name
 output blobEndpoint string = storageAccount.properties.primaryEndpoints.blob
 output deploymentContainerName string = deploymentContainer.name
+output tableEndpoint string = storageAccount.properties.primaryEndpoints.table
+output oauthTableName string = oauthTable.name

@@ -107,7 +107,7 @@ def protected_resource(req: func.HttpRequest) -> func.HttpResponse:
     from shared.mcp.permissions import advertised_scopes
 
     scopes = (*settings.qualified_scopes, *(f"{settings.identifier_uri}/{s}" for s in advertised_scopes(settings)))
-    document = protected_resource_metadata(settings, resource, scopes)
+    document = protected_resource_metadata(settings, resource, scopes, issuer=responses.base_url(req))
     return responses.json_response(document, cache="public, max-age=3600")
 
 

@@ -43,6 +43,7 @@ def openapi_document(*, base_url: str, version: str, authority: str, scopes: tup
                 {"name": "identity", "description": "Who the caller is."},
                 {"name": "discovery", "description": "How clients find out how to sign in (RFC 9728)."},
                 {"name": "service", "description": "Health and this documentation."},
+                {"name": "oauth-proxy", "description": "The OAuth authorization server over Entra (OAUTH_PROXY=true)."},
             ],
             "paths": {
                 "/health": {"get": _health_operation()},
@@ -64,6 +65,7 @@ def openapi_document(*, base_url: str, version: str, authority: str, scopes: tup
                         "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document.")},
                     }
                 },
+                **_oauth_proxy_paths(),
                 "/docs": {
                     "get": {
                         "tags": ["service"],
@@ -370,3 +372,48 @@ _MCP_EXAMPLES: Json = {
         },
     },
 }
+
+
+def _oauth_proxy_paths() -> Json:
+    """The OAuth proxy's routes (shared/facade): 404 while OAUTH_PROXY is off. The browser steps answer pages
+    and redirects; the others, OAuth's JSON."""
+
+    def operation(op_id: str, summary: str, ok: str, answer: Json, body: str | None = None) -> Json:
+        op: Json = {
+            "tags": ["oauth-proxy"],
+            "operationId": op_id,
+            "summary": summary,
+            "responses": {ok: answer, "400": _error("An OAuth error."), "404": _error("The OAuth proxy is off.")},
+        }
+        if body is not None:
+            op["requestBody"] = {"required": True, "content": {body: {"schema": {"type": "object"}}}}
+        return op
+
+    page = {"description": "A page (consent, or where the browser goes next).", "content": {"text/html": {}}}
+    moved = {"description": "The browser goes on (to Entra, or to the client's redirect URI)."}
+    return {
+        "/.well-known/oauth-authorization-server": {
+            "get": operation("authorizationServer", "RFC 8414 metadata", "200", _json({"type": "object"}, "Metadata."))
+        },
+        "/register": {
+            "post": operation(
+                "register", "RFC 7591 registration", "201", _json({"type": "object"}, "The client."), "application/json"
+            )
+        },
+        "/authorize": {"get": operation("authorize", "Authorization request (browser)", "200", page)},
+        "/consent": {
+            "post": operation(
+                "consent", "The user's answer (browser)", "302", moved, "application/x-www-form-urlencoded"
+            )
+        },
+        "/callback": {"get": operation("callback", "Entra's answer (browser)", "302", moved)},
+        "/token": {
+            "post": operation(
+                "token",
+                "Code or refresh token redeemed",
+                "200",
+                _json({"type": "object"}, "Tokens."),
+                "application/x-www-form-urlencoded",
+            )
+        },
+    }
