@@ -18,12 +18,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements.txt
+$(VENV)/.runtime: requirements.txt devhost/requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r devhost/requirements.txt
 	@touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+$(VENV)/.dev: requirements.txt devhost/requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r devhost/requirements.txt -r requirements-dev.txt
 	@touch $(VENV)/.runtime $@
 
 # devhost on Python 3.13: the app's requirements (which pin azure-functions-runtime there) and uvicorn.

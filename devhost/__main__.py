@@ -157,9 +157,14 @@ def start(args: argparse.Namespace) -> ASGIApp:
     elif mode == "off":
         os.environ["ENABLE_AUTH"] = "false"
 
+    from devhost import telemetry
+
+    traced = telemetry.configure(os.environ)
     app, lines = build(args.mode, base)
     for line in lines:
         print(line)
+    if traced:
+        print(traced)
     if mode == "local":
         print(f"\nAuthentication: ON, local authority at {os.environ['AZURE_AUTHORITY']} (client id {client})")
         print(f"Sign-in (MSAL, azure-identity): {authority.tls_url}/{tenant}, trusting {tls_files.ca}")

@@ -43,7 +43,7 @@ STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 # App settings read by the Azure Functions host rather than by the app, so they are not in SPECS: identity-based
 # host storage (AzureWebJobsStorage__credential/clientId/blobServiceUri) and Application Insights with Entra
 # authentication (APPLICATIONINSIGHTS_CONNECTION_STRING/AUTHENTICATION_STRING).
-HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_")
+HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_", "PYTHON_APPLICATIONINSIGHTS_")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -323,6 +323,11 @@ def test_host_storage_is_identity_based() -> None:
     assert settings["AzureWebJobsStorage__clientId"] == "identityClientId"
     assert "AzureWebJobsStorage" not in settings  # a connection string would carry an account key
     assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
+    # Telemetry: the worker's OpenTelemetry mode with Azure Monitor, the distro in the app's packages, and
+    # the host in OpenTelemetry mode too, so host and worker spans share one trace.
+    assert settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
+    assert re.search(r"^azure-monitor-opentelemetry\b", (ROOT / "requirements.txt").read_text(), re.M)
+    assert json.loads((ROOT / "host.json").read_text())["telemetryMode"] == "OpenTelemetry"
 
 
 def test_app_settings_are_wired_from_the_resources() -> None:

@@ -120,6 +120,12 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'ClientId=${identityClientId};Authorization=AAD'
         }
+        // The worker configures Azure Monitor's OpenTelemetry distro itself (host.json telemetryMode), reaching
+        // Application Insights with the managed identity above; the app only records through opentelemetry-api.
+        {
+          name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+          value: 'true'
+        }
         // Read by the app (shared/settings.py).
         {
           name: 'AZURE_TENANT_ID'

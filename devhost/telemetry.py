@@ -1,0 +1,93 @@
+"""devhost's OpenTelemetry SDK, set up from the standard OTEL_* variables, as the Functions worker does in Azure.
+
+    OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER / OTEL_LOGS_EXPORTER = otlp | console | none
+    OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:6006 for Arize Phoenix), OTEL_SERVICE_NAME
+
+With only OTEL_EXPORTER_OTLP_ENDPOINT set, all three go over OTLP/HTTP. Needs the dev requirements
+(opentelemetry-sdk and the OTLP/HTTP exporter); the app itself needs neither.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+
+def exporters(environ: Mapping[str, str]) -> dict[str, str]:
+    """Signal -> exporter name, for every signal that has one."""
+    default = "otlp" if environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else "none"
+    chosen = {
+        signal: environ.get(f"OTEL_{signal.upper()}_EXPORTER", default).strip().lower()
+        for signal in ("traces", "metrics", "logs")
+    }
+    unknown = {name for name in chosen.values() if name not in ("otlp", "console", "none")}
+    if unknown:
+        raise SystemExit(f"devhost: OTEL_*_EXPORTER must be otlp, console or none, not {', '.join(sorted(unknown))}")
+    return {signal: name for signal, name in chosen.items() if name != "none"}
+
+
+def configure(environ: Mapping[str, str]) -> str | None:
+    """Install the SDK's providers for the chosen exporters; a line for the banner, or None when off."""
+    chosen = exporters(environ)
+    if not chosen:
+        return None
+    try:
+        from opentelemetry import metrics, trace
+        from opentelemetry._logs import set_logger_provider
+        from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+    except ImportError:
+        raise SystemExit(
+            "devhost: OTEL_* asks for telemetry: install the dev requirements (opentelemetry-sdk)"
+        ) from None
+    resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "azure-functions-mcp"})
+    if "traces" in chosen:
+        provider = TracerProvider(resource=resource)
+        provider.add_span_processor(_span_processor(chosen["traces"]))
+        trace.set_tracer_provider(provider)
+    if "metrics" in chosen:
+        metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[_metric_reader(chosen["metrics"])]))
+    if "logs" in chosen:
+        logs = LoggerProvider(resource=resource)
+        logs.add_log_record_processor(_log_processor(chosen["logs"]))
+        set_logger_provider(logs)
+        handler = LoggingHandler(level=logging.INFO, logger_provider=logs)
+        # The app's own records (the refused-token line); the SDK's per-request INFO stays out (server.py).
+        for name in ("shared", "function_app"):
+            logging.getLogger(name).addHandler(handler)
+            logging.getLogger(name).setLevel(logging.INFO)
+    return "Telemetry: " + ", ".join(f"{signal} to {name}" for signal, name in chosen.items())
+
+
+def _span_processor(name: str) -> Any:
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+
+    if name == "console":
+        return SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stdout))
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return BatchSpanProcessor(OTLPSpanExporter())
+
+
+def _metric_reader(name: str) -> Any:
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+
+    if name == "console":
+        return PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stdout))
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    return PeriodicExportingMetricReader(OTLPMetricExporter())
+
+
+def _log_processor(name: str) -> Any:
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogExporter, SimpleLogRecordProcessor
+
+    if name == "console":
+        return SimpleLogRecordProcessor(ConsoleLogExporter(out=sys.stdout))
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+    return BatchLogRecordProcessor(OTLPLogExporter())
