@@ -1,0 +1,304 @@
+"""Telemetry through OpenTelemetry's own in-memory span exporter, metric reader and log exporter."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from opentelemetry import metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from support import CLIENT, MCP_ACCEPT, OTHER_TENANT, TENANT, call, configure, env_for, mcp_request
+
+from devhost.authority import LocalAuthority, SigningKey
+from shared.telemetry import switch
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+
+
+@dataclass
+class Collected:
+    spans: InMemorySpanExporter
+    reader: InMemoryMetricReader
+    logs: InMemoryLogRecordExporter
+
+    def finished(self) -> list[ReadableSpan]:
+        return list(self.spans.get_finished_spans())
+
+    def points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
+        data = self.reader.get_metrics_data()
+        found = []
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name == name:
+                        found += [(dict(p.attributes or {}), p) for p in metric.data.data_points]
+        return found
+
+    def counted(self, name: str, **attributes: str) -> float:
+        return sum(p.value for a, p in self.points(name) if all(a.get(k) == v for k, v in attributes.items()))
+
+    def everything(self) -> str:
+        """All that was exported, as text: span names, attributes and events, metric attributes, log records."""
+        spans = [
+            (s.name, dict(s.attributes or {}), [dict(e.attributes or {}) for e in s.events]) for s in self.finished()
+        ]
+        data = self.reader.get_metrics_data()
+        metric_text = data.to_json() if data else ""
+        logs = [(str(r.log_record.body), dict(r.log_record.attributes or {})) for r in self.logs.get_finished_logs()]
+        return json.dumps([spans, logs], default=str) + metric_text
+
+
+@pytest.fixture(scope="module")
+def otel() -> Iterator[Collected]:
+    collected = Collected(InMemorySpanExporter(), InMemoryMetricReader(), InMemoryLogRecordExporter())
+    tracing = TracerProvider()
+    tracing.add_span_processor(SimpleSpanProcessor(collected.spans))
+    trace.set_tracer_provider(tracing)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[collected.reader]))
+    logging_provider = LoggerProvider()
+    logging_provider.add_log_record_processor(SimpleLogRecordProcessor(collected.logs))
+    handler = LoggingHandler(level=logging.INFO, logger_provider=logging_provider)
+    app_logger = logging.getLogger("shared")
+    app_logger.addHandler(handler)
+    level = app_logger.level
+    app_logger.setLevel(logging.INFO)
+    switch.set_enabled(True)
+    yield collected
+    switch.set_enabled(None)
+    app_logger.removeHandler(handler)
+    app_logger.setLevel(level)
+
+
+@pytest.fixture
+def seen(otel: Collected) -> Collected:
+    otel.spans.clear()
+    otel.logs.clear()
+    return otel
+
+
+async def post(message: Any, token: str | None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response = await call(
+        "mcp",
+        "POST",
+        "/mcp",
+        token=token,
+        headers={"Accept": MCP_ACCEPT, "MCP-Protocol-Version": "2025-11-25", **(headers or {})},
+        body=message,
+    )
+    return {"status": response.status_code, "body": json.loads(response.get_body() or b"{}")}
+
+
+def server_spans(collected: Collected) -> list[ReadableSpan]:
+    return [s for s in collected.finished() if s.kind == SpanKind.SERVER]
+
+
+async def test_a_tool_call_is_one_server_span_per_the_mcp_conventions(
+    authority: LocalAuthority, seen: Collected
+) -> None:
+    configure(env_for(authority))
+    answer = await post(
+        mcp_request("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}}, 7), authority.mint(TENANT, CLIENT)
+    )
+    assert answer["status"] == 200
+    (span,) = server_spans(seen)
+    assert span.name == "tools/call add"
+    attributes = dict(span.attributes or {})
+    assert attributes == {
+        "mcp.method.name": "tools/call",
+        "mcp.protocol.version": "2025-11-25",
+        "network.transport": "tcp",
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "add",
+        "jsonrpc.request.id": "7",
+    }
+    assert span.status.status_code == StatusCode.UNSET
+    assert any(s.name == "validate token" for s in seen.finished())
+    durations = [a for a, _ in seen.points("mcp.server.operation.duration") if a.get("gen_ai.tool.name") == "add"]
+    assert durations and "error.type" not in durations[0] and durations[0]["mcp.method.name"] == "tools/call"
+
+
+async def test_tools_list_a_tool_error_and_a_protocol_error(authority: LocalAuthority, seen: Collected) -> None:
+    configure(env_for(authority))
+    token = authority.mint(TENANT, CLIENT)
+    await post(mcp_request("tools/list"), token)
+    await post(mcp_request("tools/call", {"name": "divide", "arguments": {"a": 1, "b": 0}}), token)
+    await post(mcp_request("resources/read", {"uri": "x://nothing"}), token)
+    by_name = {s.name: s for s in server_spans(seen)}
+    assert set(by_name) == {"tools/list", "tools/call divide", "resources/read"}
+    assert "error.type" not in (by_name["tools/list"].attributes or {})
+    tool_error = by_name["tools/call divide"]
+    assert tool_error.attributes["error.type"] == "tool_error" and tool_error.status.status_code == StatusCode.ERROR
+    # -32602 is the client's mistake: error.type says so, the span is not a server error (the SDK marks it one).
+    protocol = by_name["resources/read"]
+    assert protocol.attributes["error.type"] == "-32602" and protocol.status.status_code == StatusCode.UNSET
+    errors = {a.get("error.type") for a, _ in seen.points("mcp.server.operation.duration")}
+    assert {"tool_error", "-32602"} <= errors
+
+
+async def test_the_callers_trace_context_is_honoured(authority: LocalAuthority, seen: Collected) -> None:
+    configure(env_for(authority))
+    token = authority.mint(TENANT, CLIENT)
+    traceparent = f"00-{TRACE_ID}-{PARENT_ID}-01"
+    await post(
+        mcp_request("tools/call", {"name": "echo", "arguments": {"message": "x"}}), token, {"traceparent": traceparent}
+    )
+    for span in (*server_spans(seen), next(s for s in seen.finished() if s.name == "validate token")):
+        assert format(span.context.trace_id, "032x") == TRACE_ID
+        assert span.parent is not None and format(span.parent.span_id, "016x") == PARENT_ID
+    seen.spans.clear()
+    other = "0af7651916cd43dd8448eb211c80319c"
+    meta = {"traceparent": f"00-{other}-b7ad6b7169203331-01"}
+    await post(mcp_request("tools/call", {"name": "echo", "arguments": {"message": "x"}, "_meta": meta}), token)
+    (span,) = server_spans(seen)
+    assert format(span.context.trace_id, "032x") == other
+
+
+def refusals(authority: LocalAuthority) -> dict[str, dict[str, Any]]:
+    """A request per refusal reason: its token (or None) and the settings it is made under."""
+    signed = authority.mint(TENANT, CLIENT)
+    head, payload, signature = signed.split(".")
+    tampered = f"{head}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    app = {"app": True, "roles": ("Other.Role",)}
+    return {
+        "missing": {"token": None},
+        "malformed": {"token": "not-a-jwt"},
+        "expired": {"token": authority.mint(TENANT, CLIENT, minutes=-30)},
+        "not_yet_valid": {"token": authority.mint(TENANT, CLIENT, claims={"nbf": int(time.time()) + 3600})},
+        "audience": {"token": authority.mint(TENANT, "11111111-2222-3333-4444-555555555555")},
+        "issuer": {"token": authority.mint(TENANT, CLIENT, claims={"iss": "https://issuer.example/x/v2.0"})},
+        "tenant": {"token": authority.mint(OTHER_TENANT, CLIENT)},
+        "signature": {"token": tampered},
+        "unknown_key": {"token": authority.mint(TENANT, CLIENT, key=SigningKey.generate())},
+        "scope": {"token": authority.mint(TENANT, CLIENT, scopes=("other",))},
+        "role": {"token": authority.mint(TENANT, CLIENT, **app)},
+        "keys_unavailable": {"token": signed, "down": True},
+    }
+
+
+async def test_one_metric_point_and_one_log_record_per_refusal_reason(
+    authority: LocalAuthority, seen: Collected
+) -> None:
+    from shared.telemetry.auth import REASONS
+
+    cases = refusals(authority)
+    assert set(cases) == set(REASONS)
+    for reason, case in cases.items():
+        configure(env_for(authority, JWKS_MIN_REFRESH_SECONDS="300"))
+        authority.mode = "down" if case.get("down") else "up"
+        before = seen.counted("app.auth.token.validations", **{"error.type": reason})
+        answer = await post(mcp_request("tools/list"), case["token"])
+        assert answer["status"] == {"keys_unavailable": 503, "scope": 403, "role": 403}.get(reason, 401), reason
+        assert seen.counted("app.auth.token.validations", **{"error.type": reason}) == before + 1, reason
+    authority.mode = "up"
+    records = [
+        r.log_record for r in seen.logs.get_finished_logs() if (r.log_record.attributes or {}).get("auth.reason")
+    ]
+    assert [r.attributes["auth.reason"] for r in records] == list(cases)
+    levels = {r.attributes["auth.reason"]: r.severity_text for r in records}
+    assert levels["expired"] == "INFO" and levels["signature"] == "WARN" and levels["keys_unavailable"] == "ERROR"
+    expired = next(r for r in records if r.attributes["auth.reason"] == "expired")
+    assert expired.attributes["auth.token.tid"] == TENANT and expired.attributes["auth.token.aud"] == CLIENT
+    assert expired.attributes["auth.token.alg"] == "RS256" and expired.attributes["http.response.status_code"] == 401
+    assert expired.trace_id  # correlated with the request's trace
+    for case in cases.values():
+        if case["token"]:
+            assert case["token"] not in seen.everything()
+            assert case["token"].split(".")[-1] not in seen.everything()
+    # No tenant id among the metrics' attributes unless an operator opts in.
+    assert all("azure.tenant.id" not in a for a, _ in seen.points("app.auth.token.validations"))
+
+
+async def test_key_fetches_by_trigger_across_a_refresh_and_an_outage(
+    authority: LocalAuthority, seen: Collected
+) -> None:
+    def fetches(trigger: str, outcome: str) -> int:
+        return sum(
+            p.count
+            for a, p in seen.points("app.auth.keys.fetch.duration")
+            if a == {"app.auth.keys.trigger": trigger, "app.auth.keys.outcome": outcome}
+        )
+
+    before = {k: fetches(*k) for k in [("first", "success"), ("unknown_kid", "success"), ("scheduled", "failure")]}
+    rt = configure(env_for(authority, JWKS_MIN_REFRESH_SECONDS="1"))
+    token = authority.mint(TENANT, CLIENT)
+    await rt.validator.validate(token)
+    assert fetches("first", "success") == before[("first", "success")] + 1
+    await asyncio.sleep(1.1)
+    rotated = authority.rotate(keep_old=True)
+    await rt.validator.validate(authority.mint(TENANT, CLIENT, key=rotated))
+    assert fetches("unknown_kid", "success") == before[("unknown_kid", "success")] + 1
+    # Keys due every second: a cached token's next use starts a background refresh, into an outage.
+    rt = configure(env_for(authority, JWKS_REFRESH_SECONDS="1", JWKS_MIN_REFRESH_SECONDS="1"))
+    await rt.validator.validate(token)
+    authority.mode = "down"
+    await asyncio.sleep(1.1)
+    await rt.validator.validate(token)
+    for _ in range(50):
+        if fetches("scheduled", "failure") > before[("scheduled", "failure")]:
+            break
+        await asyncio.sleep(0.05)
+    authority.mode = "up"
+    assert fetches("scheduled", "failure") == before[("scheduled", "failure")] + 1
+    ages = [p.value for _, p in seen.points("app.auth.keys.age")]
+    assert ages and all(age >= 0 for age in ages)
+    assert any(s.name == "fetch signing keys" for s in seen.finished())
+
+
+async def test_a_token_canary_reaches_no_span_metric_or_log(authority: LocalAuthority, seen: Collected) -> None:
+    configure(env_for(authority))
+    canary = authority.mint(TENANT, CLIENT)
+    message = mcp_request("tools/call", {"name": "echo", "arguments": {"message": canary}})
+    response = await call(
+        "mcp",
+        "POST",
+        "/mcp",
+        token=canary,
+        headers={"Accept": MCP_ACCEPT},
+        params={"access_token": canary},
+        body=message,
+    )
+    assert response.status_code == 200
+    await post(message, f"{canary}x")  # a refused one too
+    exported = seen.everything()
+    assert server_spans(seen) and seen.logs.get_finished_logs()
+    for secret in (canary, canary.split(".")[2], canary.split(".")[1]):
+        assert secret not in exported
+
+
+def test_devhost_exports_to_the_console_and_its_output_holds_no_token(tmp_path: Any) -> None:
+    """devhost with OTEL_*_EXPORTER=console: spans, metrics and log records reach its output; a token sent
+    in the header, the query string, the body and a tool argument does not."""
+    import httpx2
+    from support import start_devhost
+
+    env = {"DEVHOST_STATE_DIR": str(tmp_path), "AZURE_TENANT_ID": "", "OTEL_METRIC_EXPORT_INTERVAL": "200"}
+    env |= {f"OTEL_{signal}_EXPORTER": "console" for signal in ("TRACES", "METRICS", "LOGS")}
+    with start_devhost(env, "--auth", "local", "--log-level", "info") as host:
+        canary = host.mint()
+        message = mcp_request("tools/call", {"name": "echo", "arguments": {"message": canary}})
+        headers = {"Authorization": f"Bearer {canary}", "Accept": MCP_ACCEPT}
+        answer = httpx2.post(f"{host.mcp_url}?access_token={canary}", json=message, headers=headers, timeout=30)
+        assert answer.status_code == 200 and canary in answer.text  # echo answers it: the caller's own
+        refused = httpx2.post(host.mcp_url, json=message, headers={**headers, "Authorization": f"Bearer {canary}x"})
+        assert refused.status_code == 401
+        time.sleep(0.5)
+    output = host.output()
+    assert "Telemetry: traces to console, metrics to console, logs to console" in output
+    assert '"name": "tools/call echo"' in output and "app.auth.token.validations" in output
+    assert "Refused a request's token: " in output
+    for secret in (canary, canary.split(".")[1], canary.split(".")[2]):
+        assert secret not in output
