@@ -41,6 +41,8 @@ else
 	@echo "note: no Python 3.13 (PATH or pyenv): devhost runs on its adapter and the worker-mode tests skip"
 endif
 
+# Telemetry to a local viewer: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:6006 OTEL_METRICS_EXPORTER=none
+# OTEL_LOGS_EXPORTER=none make run, with Arize Phoenix's `phoenix serve` (PyPI) on 6006 (README, Observability).
 ifneq ($(PYTHON313),)
 run: $(VENV313)/.runtime
 	$(VENV313)/bin/python -m devhost --port $(PORT)

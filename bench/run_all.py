@@ -1,7 +1,7 @@
 """Every benchmark in turn, a summary table against the targets, and docs/performance.md.
 
     python -m bench            (what `make bench` runs; about 5 minutes on 2 cores)
-    python bench/run_all.py [--quick] [--only validation,inprocess,worker_inprocess,throughput,cold_start,memory]
+    python bench/run_all.py [--quick] [--only NAME,...]   (NAMEs: BENCHMARKS below)
 
 Each benchmark runs as its own process (`python bench/NAME.py`; 2c on .venv313's Python 3.13), so
 none inherits another's imports, caches or memory; each saves its figures to bench/results/NAME.json (ignored by git).
@@ -27,7 +27,7 @@ from typing import Any
 
 import common
 
-BENCHMARKS = ("validation", "inprocess", "worker_inprocess", "throughput", "cold_start", "memory")
+BENCHMARKS = ("validation", "inprocess", "worker_inprocess", "throughput", "cold_start", "memory", "telemetry")
 QUICK_ARGS = {
     "validation": ["--tokens", "50", "--reps", "3"],
     "inprocess": ["--requests", "100", "--reps", "3"],
@@ -35,6 +35,7 @@ QUICK_ARGS = {
     "throughput": ["--seconds", "1", "--reps", "3", "--flood", "200"],
     "cold_start": ["--reps", "1", "--breakdown-reps", "1"],
     "memory": ["--requests", "1000", "--refresh", "2", "--fresh-every", "50"],
+    "telemetry": ["--seconds", "1", "--reps", "2", "--cold-reps", "1"],
 }
 TITLES = {
     "validation": "1. Token validation",
@@ -43,6 +44,7 @@ TITLES = {
     "throughput": "2a. Throughput through devhost",
     "cold_start": "3. Cold start",
     "memory": "4. Memory",
+    "telemetry": "6. Telemetry on vs off",
 }
 DOC = common.ROOT / "docs" / "performance.md"
 ANALYSIS = common.ROOT / "bench" / "analysis.md"
@@ -118,7 +120,7 @@ def git_state() -> str:
 
 def summary(results: dict[str, dict[str, Any]]) -> list[list[str]]:
     rows: list[list[str]] = []
-    v, i, wi, t, c, m = (results.get(name) for name in BENCHMARKS)
+    v, i, wi, t, c, m, tel = (results.get(name) for name in BENCHMARKS)
     if v:
         rows.append(
             [
@@ -219,6 +221,30 @@ def summary(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                 common.verdict(m["met"]["ratio"]),
             ]
         )
+    if tel:
+        rows += [
+            [
+                "Telemetry on: throughput vs off (server CPU)",
+                f"{tel['server_cpu_us']['on']:.0f} vs {tel['server_cpu_us']['off']:.0f} µs",
+                f"{tel['throughput_ratio']:.2f}×",
+                "≥ 0.9×",
+                common.verdict(tel["met"]["throughput"]),
+            ],
+            [
+                "Telemetry on: cold start vs off",
+                "first authenticated `tools/call`",
+                f"{tel['cold_ratio']:.2f}×",
+                "≤ 1.10×",
+                common.verdict(tel["met"]["cold_start"]),
+            ],
+            [
+                "Telemetry on: RSS vs off",
+                f"{tel['rss_mib']['on']:.1f} vs {tel['rss_mib']['off']:.1f} MiB",
+                f"{tel['rss_delta_mib']:+.1f} MiB",
+                "≤ +15 MiB",
+                common.verdict(tel["met"]["rss"]),
+            ],
+        ]
     fetch_notes, fetch_ok = [], True
     if v:
         fetch_notes.append(f"{v['key_fetches_while_validating']} while validating")

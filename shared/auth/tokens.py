@@ -21,6 +21,7 @@ import jwt
 from shared.auth.identity import Principal, principal_from_claims
 from shared.auth.keys import MAX_KID_LENGTH, AuthorityKeys, AuthorityMetadata, FetchJson, KeysUnavailable
 from shared.settings import GUID, Settings
+from shared.telemetry import auth as telemetry
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,9 @@ class TokenValidator:
                 self.keys.refresh_if_due()
                 return hit.principal
             del self._accepted[token]
-        principal, kid = await self._validate(token)
+        # A span for the work only: a repeated token (the cache above) costs less than a span would.
+        with telemetry.validating():
+            principal, kid = await self._validate(token)
         self._remember(token, principal, kid)
         return principal
 

@@ -4,7 +4,8 @@ conventions (open-telemetry/semantic-conventions-genai, `mcp`).
 It takes the place of the SDK's own `OpenTelemetryMiddleware` (which `build_server` removes) and keeps
 its span name, attributes and `_meta` trace context, with two corrections: the conventions count the
 client's mistakes (-32700, -32600, -32601, -32602, -32002, and this transport's -32020 to -32022) as no
-server error, where the SDK marks them ERROR; and `network.transport` is set. Stateless: no session id.
+server error, where the SDK marks them ERROR; and an exception's message, which may quote the request, is
+not recorded (the SDK records it). `network.transport` is set. Stateless: no session id.
 """
 
 from __future__ import annotations
@@ -73,15 +74,15 @@ class McpTelemetry:
                 error = str(exc.error.code)
                 span.set_attribute("rpc.response.status_code", error)
                 if exc.error.code not in CLIENT_ERRORS:
-                    span.set_status(StatusCode.ERROR, exc.error.message)
+                    span.set_status(StatusCode.ERROR)  # no message: it may quote the request
                 raise
             except ValidationError:
                 error = str(INVALID_PARAMS)  # a client's mistake: pydantic's text carries its input, left out
                 span.set_attribute("rpc.response.status_code", error)
                 raise
             except Exception as exc:
+                # The class only: an exception's message may quote the request (a token as a tool argument).
                 error = type(exc).__qualname__
-                span.record_exception(exc)
                 span.set_status(StatusCode.ERROR, error)
                 raise
             else:

@@ -44,25 +44,23 @@ async def authenticate(req: func.HttpRequest, runtime: Runtime) -> Principal | f
     validator = runtime.validator  # imports PyJWT and cryptography on the first call (see runtime.py)
     from shared.auth.tokens import InsufficientPermission, InvalidToken, KeysUnavailable, authorize
 
-    # One span for the check and its verdict, so the refusal's log record carries the request's trace.
-    with telemetry.validating():
-        try:
-            principal = await validator.validate(token)
-            authorize(principal, settings)
-        except InvalidToken as exc:
-            telemetry.refused(exc.reason, 401, token, tenant_attribute=tenants)
-            return responses.unauthorized(req, settings, _sentence(exc))
-        except InsufficientPermission as exc:
-            telemetry.refused("role" if exc.kind == "app" else "scope", 403, token, tenant_attribute=tenants)
-            return responses.forbidden(req, settings, _sentence(exc), app=exc.kind == "app")
-        except KeysUnavailable as exc:
-            telemetry.refused("keys_unavailable", 503, token, tenant_attribute=tenants)
-            log.error("Cannot validate tokens: %s", exc)
-            return responses.unavailable(
-                "The server cannot reach Microsoft Entra ID to check tokens right now; retry shortly.",
-                exc.retry_after,
-                reason="keys_unavailable",
-            )
+    try:
+        principal = await validator.validate(token)
+        authorize(principal, settings)
+    except InvalidToken as exc:
+        telemetry.refused(exc.reason, 401, token, tenant_attribute=tenants)
+        return responses.unauthorized(req, settings, _sentence(exc))
+    except InsufficientPermission as exc:
+        telemetry.refused("role" if exc.kind == "app" else "scope", 403, token, tenant_attribute=tenants)
+        return responses.forbidden(req, settings, _sentence(exc), app=exc.kind == "app")
+    except KeysUnavailable as exc:
+        telemetry.refused("keys_unavailable", 503, token, tenant_attribute=tenants)
+        log.error("Cannot validate tokens: %s", exc)
+        return responses.unavailable(
+            "The server cannot reach Microsoft Entra ID to check tokens right now; retry shortly.",
+            exc.retry_after,
+            reason="keys_unavailable",
+        )
     telemetry.accepted(principal.tid, tenant_attribute=tenants)
     return principal
 

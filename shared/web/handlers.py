@@ -6,12 +6,13 @@ import functools
 import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
 from shared import __version__
 from shared.runtime import current
-from shared.telemetry.trace_context import remote_parent
+from shared.telemetry.trace_context import request_span
 from shared.web import responses
 from shared.web.bearer import authenticate, bearer_token
 from shared.web.metadata import protected_resource_metadata
@@ -80,7 +81,7 @@ async def mcp(req: func.HttpRequest) -> func.HttpResponse:
     if req.method not in MCP_METHODS:
         # Stateless and buffered: there is no SSE stream to GET and no session to DELETE.
         return responses.method_not_allowed(", ".join(MCP_METHODS))
-    with remote_parent(req.headers):
+    with request_span(req.method, urlsplit(req.url).path, req.headers):
         caller = await authenticate(req, runtime)
         if isinstance(caller, func.HttpResponse):
             return caller

@@ -1,0 +1,153 @@
+"""6. Telemetry on against telemetry off, through devhost: the same server, exporting or not.
+
+"On" is devhost with OTEL_EXPORTER_OTLP_ENDPOINT pointed at an OTLP/HTTP sink on loopback (a stand-in
+collector that reads each export and answers 200): every span, metric point and log record is made,
+batched and sent, as it would be to a real collector. "Off" is the same devhost without it, where
+nothing imports OpenTelemetry's SDK. Targets (issue 16):
+
+- throughput, telemetry on / off: >= 0.9 (server CPU per answered `tools/call`, the steadier figure,
+  and requests per second);
+- cold start to the first authenticated `tools/call`: within +10%;
+- RSS after the load: within +15 MiB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import common
+from cold_start import first_answer
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[dict[str, int]]:
+    """An OTLP/HTTP endpoint on loopback that reads every export and answers 200; counts bytes per signal."""
+    received: dict[str, int] = {}
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received[self.path] = received.get(self.path, 0) + len(body)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((common.HOST, 0), Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        received["port"] = server.server_address[1]
+        yield received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def telemetry_env(base: dict[str, str], port: int) -> dict[str, str]:
+    # Short export intervals, so the exporters' work falls inside the measured load.
+    return {
+        **base,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{common.HOST}:{port}",
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+    }
+
+
+def measure(seconds: float, reps: int, concurrency: int, cold_reps: int) -> dict[str, Any]:
+    with common.authority() as auth, otlp_sink() as sink:
+        token = auth.mint(minutes=60)
+        envs = {"off": common.clean_env(auth.env()), "on": telemetry_env(common.clean_env(auth.env()), sink["port"])}
+        ports = {name: common.free_port() for name in envs}
+        runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+        rss: dict[str, float] = {}
+        with (
+            common.server("off", common.devhost_command(ports["off"]), envs["off"], ports["off"]) as off,
+            common.server("on", common.devhost_command(ports["on"]), envs["on"], ports["on"]) as on,
+        ):
+            servers = {"off": off, "on": on}
+            for server in servers.values():  # warm-up: imports, first key fetch, caches
+                common.load_run(server.url, token, concurrency=concurrency, requests=500)
+            for rep in range(reps):
+                for name in ("off", "on") if rep % 2 == 0 else ("on", "off"):
+                    server = servers[name]
+                    runs[name].append(
+                        common.load_run(
+                            server.url, token, concurrency=concurrency, duration=seconds, server_pid=server.pid
+                        )
+                    )
+            time.sleep(1.5)  # one more metric export inside the process
+            rss = {name: common.rss_mib(server.pid) for name, server in servers.items()}
+        cold: dict[str, list[float]] = {"off": [], "on": []}
+        for _ in range(cold_reps):
+            for name, env in envs.items():
+                wall, _cpu = first_answer("ours", "/mcp", env, token)
+                cold[name].append(wall)
+        exported = {path: size for path, size in sink.items() if path != "port"}
+    rps = {name: common.median([r["rps"] for r in v]) for name, v in runs.items()}
+    cpu = {name: common.median([r["server_cpu_us"] for r in v]) for name, v in runs.items()}
+    cold_median = {name: common.median(v) for name, v in cold.items()}
+    return {
+        "rps": rps,
+        "server_cpu_us": cpu,
+        "throughput_ratio": cpu["off"] / cpu["on"],
+        "rps_ratio": rps["on"] / rps["off"],
+        "cold_start_s": cold,
+        "cold_ratio": cold_median["on"] / cold_median["off"],
+        "rss_mib": rss,
+        "rss_delta_mib": rss["on"] - rss["off"],
+        "exported_bytes": exported,
+        "met": {
+            "throughput": cpu["off"] / cpu["on"] >= 0.9,
+            "cold_start": cold_median["on"] / cold_median["off"] <= 1.10,
+            "rss": rss["on"] - rss["off"] <= 15,
+            # Log records are written for refused tokens only, and this load has none.
+            "exported": all(exported.get(p, 0) > 0 for p in ("/v1/traces", "/v1/metrics")),
+        },
+    }
+
+
+def report(data: dict[str, Any]) -> str:
+    met = data["met"]
+    rows = [
+        ["throughput: server CPU per tools/call (µs)", *(f"{data['server_cpu_us'][n]:.0f}" for n in ("off", "on"))],
+        ["throughput: requests per second", *(f"{data['rps'][n]:.0f}" for n in ("off", "on"))],
+        [
+            "cold start to the first tools/call (ms, median)",
+            *(f"{common.median(data['cold_start_s'][n]) * 1000:.0f}" for n in ("off", "on")),
+        ],
+        ["RSS after the load (MiB)", *(f"{data['rss_mib'][n]:.1f}" for n in ("off", "on"))],
+    ]
+    exported = ", ".join(f"{path} {size / 1024:.0f} KiB" for path, size in sorted(data["exported_bytes"].items()))
+    return "\n".join(
+        [
+            common.table(["telemetry", "off", "on"], rows),
+            "",
+            f"Throughput on/off: {data['throughput_ratio']:.2f}× by server CPU, {data['rps_ratio']:.2f}× by requests "
+            f"per second (target ≥ 0.9×): {common.verdict(met['throughput'])}. Cold start on/off: "
+            f"{data['cold_ratio']:.2f}× (target ≤ 1.10×): {common.verdict(met['cold_start'])}. RSS: "
+            f"{data['rss_delta_mib']:+.1f} MiB (target ≤ +15 MiB): {common.verdict(met['rss'])}. "
+            f"Exported to the sink: {exported or 'nothing'} ({common.verdict(met['exported'])}).",
+        ]
+    )
+
+
+def main() -> int:
+    options: dict[str, common.Option] = {
+        "seconds": (float, 4.0),
+        "reps": (int, 4),
+        "concurrency": (int, 8),
+        "cold-reps": (int, 5),
+    }
+    return common.run_step("telemetry", __doc__, options, measure, report)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
