@@ -24,8 +24,8 @@ import pytest
 from mcp import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
-from signin_support import browser_command, sign_in
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata
+from signin_support import MemoryStorage, browser_command, sign_in
 from support import start_devhost
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,31 +71,6 @@ def devhost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignInHost]:
         )
 
 
-class MemoryStorage:
-    """The SDK's TokenStorage, with our client pre-registered (Entra has no dynamic registration)."""
-
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client = OAuthClientInformationFull(
-            client_id=SDK_CLIENT,
-            redirect_uris=[SDK_REDIRECT],  # type: ignore[list-item]
-            token_endpoint_auth_method="none",
-            grant_types=["authorization_code", "refresh_token"],
-        )
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
-
-
 class Person:
     """The SDK's redirect and callback handlers: the person who signs in on the page the SDK opens."""
 
@@ -114,6 +89,15 @@ class Person:
         return self.result
 
 
+def sdk_client() -> OAuthClientInformationFull:
+    return OAuthClientInformationFull(
+        client_id=SDK_CLIENT,
+        redirect_uris=[SDK_REDIRECT],  # type: ignore[list-item]
+        token_endpoint_auth_method="none",
+        grant_types=["authorization_code", "refresh_token"],
+    )
+
+
 def sdk_provider(devhost: SignInHost, storage: MemoryStorage, person: Person) -> OAuthClientProvider:
     """The MCP SDK's OAuth client, pre-registered as SDK_CLIENT, signing in as `person`."""
     return OAuthClientProvider(
@@ -130,7 +114,7 @@ def claims(token: str) -> dict[str, Any]:
 
 
 async def test_the_sdk_signs_in_calls_a_tool_and_refreshes(devhost: SignInHost) -> None:
-    storage, person = MemoryStorage(), Person()
+    storage, person = MemoryStorage(sdk_client()), Person()
     provider = sdk_provider(devhost, storage, person)
     async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
         async with Client(streamable_http_client(devhost.mcp_url, http_client=http)) as client:
@@ -172,7 +156,7 @@ async def test_the_sdk_signs_in_calls_a_tool_and_refreshes(devhost: SignInHost) 
 async def test_the_sdk_steps_up_for_a_tool_that_needs_another_scope(devhost: SignInHost) -> None:
     """graph_profile needs Profile.Read: 403 insufficient_scope, the SDK signs in again for every scope
     the challenge names, and the retried call reaches the tool (issue 17)."""
-    storage, person = MemoryStorage(), Person()
+    storage, person = MemoryStorage(sdk_client()), Person()
     provider = sdk_provider(devhost, storage, person)
     seen: list[httpx2.Response] = []
 
