@@ -24,8 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import common
@@ -57,13 +55,6 @@ async def call_asgi(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, 
 
     status, _, out = await run_buffered(app, dict(scope), body)
     return status, out
-
-
-async def per_request_us(n: int, one: Callable[[], Awaitable[object]]) -> float:
-    start = time.process_time_ns()
-    for _ in range(n):
-        await one()
-    return (time.process_time_ns() - start) / n / 1000
 
 
 async def measure(requests: int, reps: int) -> dict[str, Any]:
@@ -140,10 +131,10 @@ async def measure(requests: int, reps: int) -> dict[str, Any]:
             for rep in range(reps):
                 order = [("bare", bare_call), ("ours", ours)]
                 for name, one in order if rep % 2 == 0 else reversed(order):
-                    results[name].append(await per_request_us(requests, one))
-                results["ours_auth"].append(await per_request_us(requests, ours_auth))
-                results["ours_bridge"].append(await per_request_us(requests // 2, ours_bridge))
-                results["devhost"].append(await per_request_us(requests // 2, devhost_call))
+                    results[name].append(await common.per_request_us(requests, one))
+                results["ours_auth"].append(await common.per_request_us(requests, ours_auth))
+                results["ours_bridge"].append(await common.per_request_us(requests // 2, ours_bridge))
+                results["devhost"].append(await common.per_request_us(requests // 2, devhost_call))
             fetches = auth.key_fetches() - fetches_before
         with contextlib.suppress(Exception):
             await asyncio.sleep(0)

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -90,13 +89,6 @@ def invocation(host: Any, route: Any, body: bytes, headers: dict[str, str]) -> C
     return one
 
 
-async def per_request_us(n: int, one: Callable[[], Awaitable[None]]) -> float:
-    start = time.process_time_ns()
-    for _ in range(n):
-        await one()
-    return (time.process_time_ns() - start) / n / 1000
-
-
 async def measure(requests: int, reps: int) -> dict[str, Any]:
     from devhost.server import route_prefix
     from devhost.worker.host import library_version
@@ -134,8 +126,8 @@ async def measure(requests: int, reps: int) -> dict[str, Any]:
             for rep in range(reps):
                 order = [("bare", bare_one), ("ours", ours)]
                 for name, one in order if rep % 2 == 0 else reversed(order):
-                    results[name].append(await per_request_us(requests, one))
-                results["devhost"].append(await per_request_us(requests // 2, devhost))
+                    results[name].append(await common.per_request_us(requests, one))
+                results["devhost"].append(await common.per_request_us(requests // 2, devhost))
             fetches = auth.key_fetches() - fetches_before
         ours_app[0].host.stop()
     ratio = common.median([o / b for o, b in zip(results["ours"], results["bare"], strict=True)])

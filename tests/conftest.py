@@ -7,8 +7,8 @@ import pytest
 from devhost.authority import LocalAuthority, SigningKey
 from shared import runtime
 
-# The headless-Chromium fixtures (`browser`, `page`), for every page test.
-pytest_plugins = ["browser"]
+# Fixtures for every test module: headless Chromium (`browser`, `page`) and Azurite (`tables`).
+pytest_plugins = ["browser", "facade_support"]
 
 
 @pytest.fixture(scope="session")

@@ -108,6 +108,16 @@ class Proxy:
             return [dict(entity) for entity in table.list_entities()]
 
 
+@pytest.fixture(scope="module")
+def tables() -> Iterator[azurite.Azurite]:
+    """Azurite's Table service for a module's tests (a fixture of every test module, via conftest.py)."""
+    if reason := azurite.missing():
+        pytest.skip(reason)
+    served = azurite.start()
+    yield served
+    served.stop()
+
+
 @contextmanager
 def running_proxy(state: Path, **extra_env: str) -> Iterator[Proxy]:
     if reason := azurite.missing():

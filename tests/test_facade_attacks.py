@@ -283,15 +283,6 @@ def test_nothing_of_the_attacks_is_logged(proxy: Proxy) -> None:
 # CIMD documents, fetched by the proxy in process with the default settings (no loopback hosts).
 
 
-@pytest.fixture(scope="module")
-def tables() -> Iterator[azurite.Azurite]:
-    if reason := azurite.missing():
-        pytest.skip(reason)
-    served = azurite.start()
-    yield served
-    served.stop()
-
-
 def settings_for(tables: azurite.Azurite, **extra: str):  # type: ignore[no-untyped-def]
     from shared.settings import load_settings
 

@@ -4,7 +4,6 @@ redirect URI matching, CIMD cache lifetimes, and the timer that purges expired r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -22,15 +21,6 @@ from shared.settings import load_settings
 TENANT = "3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b"
 CLIENT = "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2910"
 BASE = {"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": CLIENT, "AZURE_CLIENT_SECRET": "local-secret"}
-
-
-@pytest.fixture(scope="module")
-def tables() -> Iterator[azurite.Azurite]:
-    if reason := azurite.missing():
-        pytest.skip(reason)
-    served = azurite.start()
-    yield served
-    served.stop()
 
 
 async def test_the_proxy_is_off_by_default_and_its_routes_answer_404() -> None:
