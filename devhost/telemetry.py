@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -54,7 +55,7 @@ def configure(environ: Mapping[str, str]) -> str | None:
 
         # No exemplars: a sample of trace ids per histogram bucket, taken on every record, is most of a
         # record's cost, and the traces themselves are exported anyway.
-        reader = _metric_reader(chosen["metrics"])
+        reader = _metric_reader(chosen["metrics"], environ)
         metrics.set_meter_provider(
             MeterProvider(resource=resource, metric_readers=[reader], exemplar_filter=AlwaysOffExemplarFilter())
         )
@@ -70,24 +71,77 @@ def configure(environ: Mapping[str, str]) -> str | None:
     return "Telemetry: " + ", ".join(f"{signal} to {name}" for signal, name in chosen.items())
 
 
+class Deferred:
+    """An OTLP exporter built at its first use, on the processor's own thread, not at start-up.
+
+    The OTLP/HTTP exporters bring `requests` and the protobuf encoders (about 115 ms of imports here): built
+    eagerly they sit on the cold path of the first request; built here they load on the first export,
+    after the first answer (5 s for spans, the export interval for metrics)."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._real: Any = None
+        self._lock = threading.Lock()
+
+    def _exporter(self) -> Any:
+        with self._lock:
+            if self._real is None:
+                self._real = self._build()
+            return self._real
+
+    def export(self, *args: Any, **kwargs: Any) -> Any:
+        return self._exporter().export(*args, **kwargs)
+
+    def force_flush(self, *args: Any, **kwargs: Any) -> Any:
+        return self._real.force_flush(*args, **kwargs) if self._real is not None else True
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        if self._real is not None:
+            self._real.shutdown(*args, **kwargs)
+
+
 def _span_processor(name: str) -> Any:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 
     if name == "console":
         return SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stdout))
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    return BatchSpanProcessor(OTLPSpanExporter())
+    def build() -> Any:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+
+    return BatchSpanProcessor(Deferred(build))
 
 
-def _metric_reader(name: str) -> Any:
-    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+# Where these are set, the OTLP metric exporter's own choice of temporality and histogram aggregation is
+# needed when the reader is made, so it is built then; otherwise the reader's defaults are the same.
+_METRIC_PREFERENCES = (
+    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+    "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+)
+
+
+def _metric_reader(name: str, environ: Mapping[str, str]) -> Any:
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter, PeriodicExportingMetricReader
 
     if name == "console":
         return PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stdout))
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-    return PeriodicExportingMetricReader(OTLPMetricExporter())
+    def build() -> Any:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter()
+
+    if any(environ.get(variable) for variable in _METRIC_PREFERENCES):
+        return PeriodicExportingMetricReader(build())
+
+    class DeferredMetricExporter(Deferred, MetricExporter):
+        def __init__(self) -> None:
+            Deferred.__init__(self, build)
+            MetricExporter.__init__(self)
+
+    return PeriodicExportingMetricReader(DeferredMetricExporter())
 
 
 def _log_processor(name: str) -> Any:
@@ -95,6 +149,10 @@ def _log_processor(name: str) -> Any:
 
     if name == "console":
         return SimpleLogRecordProcessor(ConsoleLogExporter(out=sys.stdout))
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
-    return BatchLogRecordProcessor(OTLPLogExporter())
+    def build() -> Any:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter()
+
+    return BatchLogRecordProcessor(Deferred(build))

@@ -160,6 +160,7 @@ async def test_the_callers_trace_context_is_honoured(authority: LocalAuthority, 
     spans = {s.name: s for s in seen.finished()}
     request = spans["POST /mcp"]
     assert request.parent is not None and format(request.parent.span_id, "016x") == PARENT_ID
+    assert request.attributes["http.response.status_code"] == 200 and request.kind == SpanKind.SERVER
     # One trace: the request's span, with token validation and the MCP span beneath it.
     for name in ("validate token", "tools/call echo"):
         assert format(spans[name].context.trace_id, "032x") == TRACE_ID
@@ -170,6 +171,11 @@ async def test_the_callers_trace_context_is_honoured(authority: LocalAuthority, 
     await post(mcp_request("tools/call", {"name": "echo", "arguments": {"message": "x"}, "_meta": meta}), token)
     (span,) = server_spans(seen)
     assert format(span.context.trace_id, "032x") == other
+    # A refused request has a trace of its own too: the request's span, with its status.
+    seen.spans.clear()
+    await post(mcp_request("tools/list"), None)
+    (refused,) = seen.finished()
+    assert refused.name == "POST /mcp" and refused.attributes["http.response.status_code"] == 401
 
 
 def refusals(authority: LocalAuthority) -> dict[str, dict[str, Any]]:
@@ -307,3 +313,116 @@ def test_devhost_exports_to_the_console_and_its_output_holds_no_token(tmp_path: 
     assert "Refused a request's token: " in output
     for secret in (canary, canary.split(".")[1], canary.split(".")[2]):
         assert secret not in output
+
+
+def test_devhost_exports_over_otlp_with_the_exporters_built_after_start_up(tmp_path: Any) -> None:
+    """OTLP/HTTP to a loopback collector: spans, metric points and log records arrive (decoded with
+    OpenTelemetry's own protobuf classes), hold no token, and the exporters' libraries were not loaded at
+    start-up (they load with the first export, off the first request's path)."""
+    import subprocess
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx2
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from support import ROOT, start_devhost
+
+    received: dict[str, list[bytes]] = {}
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.setdefault(self.path, []).append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{collector.server_address[1]}"
+    env = {"DEVHOST_STATE_DIR": str(tmp_path), "AZURE_TENANT_ID": "", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+    env |= {"OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_BLRP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "200"}
+    try:
+        with start_devhost(env, "--auth", "local") as host:
+            canary = host.mint()
+            message = mcp_request("tools/call", {"name": "echo", "arguments": {"message": canary}})
+            headers = {"Authorization": f"Bearer {canary}", "Accept": MCP_ACCEPT}
+            assert httpx2.post(host.mcp_url, json=message, headers=headers, timeout=30).status_code == 200
+            refused = httpx2.post(host.mcp_url, json=message, headers={**headers, "Authorization": f"Bearer {canary}x"})
+            assert refused.status_code == 401
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not all(
+                received.get(f"/v1/{s}") for s in ("traces", "metrics", "logs")
+            ):
+                time.sleep(0.1)
+    finally:
+        collector.shutdown()
+        collector.server_close()
+    spans = [s for body in received.get("/v1/traces", []) for s in _spans(ExportTraceServiceRequest, body)]
+    assert {"POST /mcp", "tools/call echo"} <= {s.name for s in spans}
+    metric_names = {
+        m.name
+        for body in received.get("/v1/metrics", [])
+        for r in ExportMetricsServiceRequest.FromString(body).resource_metrics
+        for sm in r.scope_metrics
+        for m in sm.metrics
+    }
+    assert {"mcp.server.operation.duration", "app.auth.token.validations"} <= metric_names
+    logs = [
+        str(record.body.string_value)
+        for body in received.get("/v1/logs", [])
+        for r in ExportLogsServiceRequest.FromString(body).resource_logs
+        for sl in r.scope_logs
+        for record in sl.log_records
+    ]
+    assert any(line.startswith("Refused a request's token: ") for line in logs), logs
+    everything = b"".join(b for bodies in received.values() for b in bodies)
+    for secret in (canary, canary.split(".")[1], canary.split(".")[2]):
+        assert secret.encode() not in everything
+
+    # What configure() loads: the SDK, not the exporters (`requests`, the protobuf encoders).
+    probe = (
+        "import os, sys; from devhost import telemetry; telemetry.configure(os.environ); "
+        "print(sorted(m for m in ('requests', 'opentelemetry.exporter.otlp.proto.http', "
+        "'opentelemetry.proto.trace.v1.trace_pb2', 'opentelemetry.sdk.trace') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert loaded.strip() == "['opentelemetry.sdk.trace']"
+
+
+def _spans(request_type: Any, body: bytes) -> list[Any]:
+    return [s for r in request_type.FromString(body).resource_spans for ss in r.scope_spans for s in ss.spans]
+
+
+def test_a_metric_temporality_preference_builds_the_otlp_metric_exporter_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reader takes the exporter's temporality when it is made: where the environment sets one, the
+    real exporter is built then, and its DELTA preference holds."""
+    from opentelemetry.sdk.metrics import Counter
+    from opentelemetry.sdk.metrics.export import AggregationTemporality
+
+    from devhost.telemetry import Deferred, _metric_reader
+
+    deferred = _metric_reader("otlp", {})
+    assert isinstance(deferred._exporter, Deferred) and deferred._exporter._real is None
+    import os
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+    eager = _metric_reader("otlp", os.environ)
+    assert not isinstance(eager._exporter, Deferred)
+    assert eager._exporter._preferred_temporality[Counter] == AggregationTemporality.DELTA
+    for reader in (deferred, eager):
+        reader.shutdown()

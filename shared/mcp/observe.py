@@ -21,18 +21,19 @@ from mcp_types import INVALID_PARAMS, CallToolResult
 from pydantic import ValidationError
 
 from shared.telemetry.switch import enabled
+from shared.telemetry.trace_context import NAME, tracer
 
 CLIENT_ERRORS = frozenset({-32700, -32600, -32601, -32602, -32002, -32020, -32021, -32022})
 
 
 @functools.cache
 def _instruments() -> tuple[Any, Any]:
-    from opentelemetry import metrics, trace
+    from opentelemetry import metrics
 
-    duration = metrics.get_meter("azure-functions-mcp").create_histogram(
+    duration = metrics.get_meter(NAME).create_histogram(
         "mcp.server.operation.duration", unit="s", description="MCP request duration, as the server sees it."
     )
-    return trace.get_tracer("azure-functions-mcp"), duration
+    return tracer(), duration
 
 
 class McpTelemetry:
@@ -41,6 +42,7 @@ class McpTelemetry:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if not enabled():
             return await call_next(ctx)
+        from opentelemetry import context, trace
         from opentelemetry.trace import SpanKind, StatusCode
 
         tracer, duration = _instruments()
@@ -58,43 +60,47 @@ class McpTelemetry:
         span_attributes = dict(attributes)
         if ctx.request_id is not None:
             span_attributes["jsonrpc.request.id"] = str(ctx.request_id)
-        start = time.perf_counter()
-        with tracer.start_as_current_span(
+        # Made current by hand, not with `start_as_current_span`: this runs for every message, and the
+        # SDK's context-manager layers cost about as much as the span (bench/telemetry.py).
+        span = tracer.start_span(
             f"{ctx.method}{f' {target}' if target else ''}",
+            context=extract_trace_context(ctx.meta),
             kind=SpanKind.SERVER,
             attributes=span_attributes,
-            context=extract_trace_context(ctx.meta),
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            error: str | None = None
-            try:
-                result = await call_next(ctx)
-            except MCPError as exc:
-                error = str(exc.error.code)
-                span.set_attribute("rpc.response.status_code", error)
-                if exc.error.code not in CLIENT_ERRORS:
-                    span.set_status(StatusCode.ERROR)  # no message: it may quote the request
-                raise
-            except ValidationError:
-                error = str(INVALID_PARAMS)  # a client's mistake: pydantic's text carries its input, left out
-                span.set_attribute("rpc.response.status_code", error)
-                raise
-            except Exception as exc:
-                # The class only: an exception's message may quote the request (a token as a tool argument).
-                error = type(exc).__qualname__
-                span.set_status(StatusCode.ERROR, error)
-                raise
-            else:
-                if ctx.method == "tools/call" and _is_tool_error(result):
-                    error = "tool_error"
-                    span.set_status(StatusCode.ERROR)
-                return result
-            finally:
-                if error is not None:
-                    span.set_attribute("error.type", error)
-                    attributes["error.type"] = error
-                duration.record(time.perf_counter() - start, attributes)
+        )
+        token = context.attach(trace.set_span_in_context(span))
+        start = time.perf_counter()
+        error: str | None = None
+        try:
+            result = await call_next(ctx)
+        except MCPError as exc:
+            error = str(exc.error.code)
+            span.set_attribute("rpc.response.status_code", error)
+            if exc.error.code not in CLIENT_ERRORS:
+                span.set_status(StatusCode.ERROR)  # no message: it may quote the request
+            raise
+        except ValidationError:
+            error = str(INVALID_PARAMS)  # a client's mistake: pydantic's text carries its input, left out
+            span.set_attribute("rpc.response.status_code", error)
+            raise
+        except BaseException as exc:
+            # The class only: an exception's message may quote the request (a token as a tool argument).
+            error = type(exc).__qualname__
+            span.set_status(StatusCode.ERROR, error)
+            raise
+        else:
+            if ctx.method == "tools/call" and _is_tool_error(result):
+                error = "tool_error"
+                span.set_status(StatusCode.ERROR)
+            return result
+        finally:
+            elapsed = time.perf_counter() - start
+            if error is not None:
+                span.set_attribute("error.type", error)
+                attributes["error.type"] = error
+            context.detach(token)
+            span.end()
+            duration.record(elapsed, attributes)
 
 
 def _is_tool_error(result: object) -> bool:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from shared import __version__
-from shared.runtime import current
+from shared.runtime import Runtime, current
 from shared.telemetry.trace_context import request_span
 from shared.web import responses
 from shared.web.bearer import authenticate, bearer_token
@@ -81,16 +81,22 @@ async def mcp(req: func.HttpRequest) -> func.HttpResponse:
     if req.method not in MCP_METHODS:
         # Stateless and buffered: there is no SSE stream to GET and no session to DELETE.
         return responses.method_not_allowed(", ".join(MCP_METHODS))
-    with request_span(req.method, urlsplit(req.url).path, req.headers):
-        caller = await authenticate(req, runtime)
-        if isinstance(caller, func.HttpResponse):
-            return caller
-        policy = runtime.policy
-        if policy.problems:
-            return responses.misconfigured(policy.problems)
-        if (refused := step_up(req, runtime.settings, policy, caller)) is not None:
-            return refused
-        return await runtime.bridge.handle(req, caller, bearer_token(req) or None)
+    with request_span(req.method, urlsplit(req.url).path, req.headers) as span:
+        response = await _mcp_answer(req, runtime)
+        span.answered(response.status_code)
+        return response
+
+
+async def _mcp_answer(req: func.HttpRequest, runtime: Runtime) -> func.HttpResponse:
+    caller = await authenticate(req, runtime)
+    if isinstance(caller, func.HttpResponse):
+        return caller
+    policy = runtime.policy
+    if policy.problems:
+        return responses.misconfigured(policy.problems)
+    if (refused := step_up(req, runtime.settings, policy, caller)) is not None:
+        return refused
+    return await runtime.bridge.handle(req, caller, bearer_token(req) or None)
 
 
 @_says_when_auth_is_off
