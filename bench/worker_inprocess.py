@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import logging
 import os
 import shutil
 import sys
@@ -258,6 +259,8 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--probe", choices=("ours", "bare"), help="count mode: one side only, then exit")
     args = parser.parse_args()
+    # The worker library logs at INFO to the console; httpx's line per key fetch is not this report's.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.probe:
         asyncio.run(probe(args.probe, args.requests))
         return 0
