@@ -284,6 +284,17 @@ async def test_a_token_canary_reaches_no_span_metric_or_log(authority: LocalAuth
     )
     assert response.status_code == 200
     await post(message, f"{canary}x")  # a refused one too
+    # As a tool's name, and as a method: a client's free text is `_OTHER` in span names and metrics.
+    pasted = await post(mcp_request("tools/call", {"name": canary, "arguments": {}}), canary)
+    assert pasted["status"] == 200 and pasted["body"]["result"]["isError"] is True
+    await post(mcp_request(canary, {}), canary)
+    names = {s.name for s in server_spans(seen)}
+    assert {"tools/call echo", "tools/call _OTHER"} <= names and names <= {
+        "tools/call echo",
+        "tools/call _OTHER",
+        "_OTHER",
+    }
+    assert {a.get("gen_ai.tool.name") for a, _ in seen.points("mcp.server.operation.duration")} >= {"_OTHER"}
     exported = seen.everything()
     assert server_spans(seen) and seen.logs.get_finished_logs()
     for secret in (canary, canary.split(".")[2], canary.split(".")[1]):

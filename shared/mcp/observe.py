@@ -2,16 +2,19 @@
 conventions (open-telemetry/semantic-conventions-genai, `mcp`).
 
 It takes the place of the SDK's own `OpenTelemetryMiddleware` (which `build_server` removes) and keeps
-its span name, attributes and `_meta` trace context, with two corrections: the conventions count the
+its span name, attributes and `_meta` trace context, with three corrections: the conventions count the
 client's mistakes (-32700, -32600, -32601, -32602, -32002, and this transport's -32020 to -32022) as no
-server error, where the SDK marks them ERROR; and an exception's message, which may quote the request, is
-not recorded (the SDK records it). `network.transport` is set. Stateless: no session id.
+server error, where the SDK marks them ERROR; an exception's message, which may quote the request, is
+not recorded (the SDK records it); and a method or tool name that is not the protocol's or the server's
+is `_OTHER` (the SDK puts the client's text in the span name). `network.transport` is set. Stateless: no
+session id.
 """
 
 from __future__ import annotations
 
 import functools
 import time
+import typing
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -24,6 +27,22 @@ from shared.telemetry.switch import enabled
 from shared.telemetry.trace_context import NAME, tracer
 
 CLIENT_ERRORS = frozenset({-32700, -32600, -32601, -32602, -32002, -32020, -32021, -32022})
+# What a span name and the metric's attributes may hold: a method or tool name that is not the protocol's
+# or ours is the client's free text (unbounded cardinality, and whatever it pastes there) and reads
+# `_OTHER`, as OpenTelemetry's HTTP conventions write an unknown method.
+OTHER = "_OTHER"
+
+
+@functools.cache
+def _client_methods() -> frozenset[str]:
+    """Every request method of the protocol, from the SDK's own types (`ClientRequest`)."""
+    from mcp_types import ClientRequest
+
+    methods: set[str] = set()
+    for request in typing.get_args(ClientRequest):
+        field = request.model_fields["method"]
+        methods |= set(typing.get_args(field.annotation)) or {field.default}
+    return frozenset(methods)
 
 
 @functools.cache
@@ -39,6 +58,9 @@ def _instruments() -> tuple[Any, Any]:
 class McpTelemetry:
     """Context-tier middleware of the SDK's server (`Server.middleware`)."""
 
+    def __init__(self, tools: frozenset[str] = frozenset(), prompts: frozenset[str] = frozenset()) -> None:
+        self.named = {"tools/call": ("gen_ai.tool.name", tools), "prompts/get": ("gen_ai.prompt.name", prompts)}
+
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if not enabled():
             return await call_next(ctx)
@@ -46,24 +68,25 @@ class McpTelemetry:
         from opentelemetry.trace import SpanKind, StatusCode
 
         tracer, duration = _instruments()
-        name = ctx.params.get("name") if ctx.params else None
-        target = name if isinstance(name, str) else None
-        attributes: dict[str, Any] = {"mcp.method.name": ctx.method, "network.transport": "tcp"}
+        method = ctx.method if ctx.method in _client_methods() else OTHER
+        attributes: dict[str, Any] = {"mcp.method.name": method, "network.transport": "tcp"}
         if ctx.protocol_version:
             attributes["mcp.protocol.version"] = ctx.protocol_version
-        if ctx.method == "tools/call":
+        target = None
+        if method in self.named:
+            key, known = self.named[method]
+            name = ctx.params.get("name") if ctx.params else None
+            target = name if isinstance(name, str) and name in known else OTHER
+            attributes[key] = target
+        if method == "tools/call":
             attributes["gen_ai.operation.name"] = "execute_tool"
-            if target is not None:
-                attributes["gen_ai.tool.name"] = target
-        elif ctx.method == "prompts/get" and target is not None:
-            attributes["gen_ai.prompt.name"] = target
         span_attributes = dict(attributes)
         if ctx.request_id is not None:
             span_attributes["jsonrpc.request.id"] = str(ctx.request_id)
         # Made current by hand, not with `start_as_current_span`: this runs for every message, and the
         # SDK's context-manager layers cost about as much as the span (bench/telemetry.py).
         span = tracer.start_span(
-            f"{ctx.method}{f' {target}' if target else ''}",
+            f"{method} {target}" if target else method,
             context=extract_trace_context(ctx.meta),
             kind=SpanKind.SERVER,
             attributes=span_attributes,
@@ -89,7 +112,7 @@ class McpTelemetry:
             span.set_status(StatusCode.ERROR, error)
             raise
         else:
-            if ctx.method == "tools/call" and _is_tool_error(result):
+            if method == "tools/call" and _is_tool_error(result):
                 error = "tool_error"
                 span.set_status(StatusCode.ERROR)
             return result
@@ -110,9 +133,11 @@ def _is_tool_error(result: object) -> bool:
     return False
 
 
-def install(lowlevel_server: Any) -> None:
-    """Ours in place of the SDK's OpenTelemetry middleware, at the same (outermost) position."""
+def install(lowlevel_server: Any, tools: frozenset[str], prompts: frozenset[str] = frozenset()) -> None:
+    """Ours in place of the SDK's OpenTelemetry middleware, at the same (outermost) position; `tools` and
+    `prompts` are the names the server registered (any other name is recorded as `_OTHER`)."""
     from mcp.server._otel import OpenTelemetryMiddleware
 
+    ours = McpTelemetry(tools, prompts)
     chain = lowlevel_server.middleware
-    chain[:] = [McpTelemetry() if isinstance(m, OpenTelemetryMiddleware) else m for m in chain]
+    chain[:] = [ours if isinstance(m, OpenTelemetryMiddleware) else m for m in chain]

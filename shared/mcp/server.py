@@ -55,7 +55,7 @@ def build_server(policy: ToolPolicy | None = None) -> MCPServer:
     )
     for tool in tools.ALL:
         server.add_tool(tool, structured_output=True)
-    observe.install(server._lowlevel_server)
+    observe.install(server._lowlevel_server, tools=frozenset(tool.__name__ for tool in tools.ALL))
     # The SDK logs a line per stateless request and a traceback per anticipated tool error;
     # in Application Insights that is noise that costs money.
     for name in ("mcp.server", "mcp.shared"):
