@@ -171,6 +171,9 @@ async def test_the_callers_trace_context_is_honoured(authority: LocalAuthority, 
     await post(mcp_request("tools/call", {"name": "echo", "arguments": {"message": "x"}, "_meta": meta}), token)
     (span,) = server_spans(seen)
     assert format(span.context.trace_id, "032x") == other
+    # Its own request's span is in the request's trace: a link leads there.
+    (request,) = [s for s in seen.finished() if s.name == "POST /mcp"]
+    assert [link.context.span_id for link in span.links] == [request.context.span_id]
     # A refused request has a trace of its own too: the request's span, with its status.
     seen.spans.clear()
     await post(mcp_request("tools/list"), None)

@@ -85,11 +85,18 @@ class McpTelemetry:
             span_attributes["jsonrpc.request.id"] = str(ctx.request_id)
         # Made current by hand, not with `start_as_current_span`: this runs for every message, and the
         # SDK's context-manager layers cost about as much as the span (bench/telemetry.py).
+        parent = extract_trace_context(ctx.meta)
+        links = None
+        if parent is not None and (request := trace.get_current_span().get_span_context()).is_valid:
+            # `_meta` makes the span a child of the caller's message, in the caller's trace: a link keeps
+            # the way to the HTTP request's span (and its token validation), which is in another.
+            links = [trace.Link(request)]
         span = tracer.start_span(
             f"{method} {target}" if target else method,
-            context=extract_trace_context(ctx.meta),
+            context=parent,
             kind=SpanKind.SERVER,
             attributes=span_attributes,
+            links=links,
         )
         token = context.attach(trace.set_span_in_context(span))
         start = time.perf_counter()
