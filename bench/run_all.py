@@ -317,7 +317,9 @@ def write_doc(
         f"Run on {started} UTC at commit {git_state()}, in {seconds / 60:.1f} minutes, with:"
         if len(names) == len(BENCHMARKS)
         else f"Sections {', '.join(TITLES[n] for n in names)} run on {started} UTC at commit {git_state()}; the "
-        "others are from the previous full run. Full run:",
+        "others are from the previous full run. Full run:"
+        if names
+        else f"Rewritten at commit {git_state()} from the last results of each benchmark (none run). Full run:",
         "",
         "```",
         COMMAND,
