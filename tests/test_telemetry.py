@@ -440,3 +440,18 @@ def test_a_metric_temporality_preference_builds_the_otlp_metric_exporter_at_once
     assert eager._exporter._preferred_temporality[Counter] == AggregationTemporality.DELTA
     for reader in (deferred, eager):
         reader.shutdown()
+
+
+def test_devhost_batches_128_spans_unless_the_environment_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Smaller OTLP batches than the SDK's 512 (resident memory, bench/telemetry.py); the standard
+    variable still decides when it is set."""
+    import os
+
+    from devhost.telemetry import _span_processor
+
+    processors = [_span_processor("otlp", {})]
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "32")
+    processors.append(_span_processor("otlp", os.environ))
+    assert [p._batch_processor._max_export_batch_size for p in processors] == [128, 32]
+    for processor in processors:
+        processor.shutdown()
