@@ -76,7 +76,7 @@ class Deferred:
 
     The OTLP/HTTP exporters bring `requests` and the protobuf encoders (about 115 ms of imports here): built
     eagerly they sit on the cold path of the first request; built here they load on the first export,
-    after the first answer (5 s for spans, the export interval for metrics)."""
+    after the first answer (a full batch or 5 s for spans, the export interval for metrics)."""
 
     def __init__(self, build: Callable[[], Any]) -> None:
         self._build = build
