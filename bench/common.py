@@ -34,6 +34,8 @@ HOST = "127.0.0.1"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from devhost.processes import stop  # noqa: E402 - importable once the line above has run
+
 # The same JSON-RPC request for both servers: the SDK's own math tool, `add`, with two numbers.
 CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}
 CALL_BODY = json.dumps(CALL, separators=(",", ":"))
@@ -110,6 +112,32 @@ async def per_request_us(n: int, one: Callable[[], Awaitable[object]]) -> float:
     for _ in range(n):
         await one()
     return (time.process_time_ns() - start) / n / 1000
+
+
+One = Callable[[], Awaitable[object]]
+
+
+async def warm_up(*ones: One, calls: int = 50) -> None:
+    """Each side's first calls (imports, caches, the first key fetch), kept out of the figures."""
+    for one in ones:
+        for _ in range(calls):
+            await one()
+
+
+async def in_turn(
+    reps: int, requests: int, pair: dict[str, One], after: dict[str, tuple[One, int]]
+) -> dict[str, list[float]]:
+    """µs per request of each side, `reps` times: the two of `pair` in turn (their order swapped every
+    other repetition, so neither always runs on the other's warm caches), then each of `after` for its
+    own number of requests."""
+    results: dict[str, list[float]] = {name: [] for name in (*pair, *after)}
+    order = list(pair.items())
+    for rep in range(reps):
+        for name, one in order if rep % 2 == 0 else reversed(order):
+            results[name].append(await per_request_us(requests, one))
+        for name, (one, n) in after.items():
+            results[name].append(await per_request_us(n, one))
+    return results
 
 
 def load(name: str) -> dict[str, Any] | None:
@@ -254,16 +282,6 @@ def server(
         stop(process)
         if log:
             out.close()  # type: ignore[union-attr]
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:

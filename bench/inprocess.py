@@ -121,20 +121,15 @@ async def measure(requests: int, reps: int) -> dict[str, Any]:
             if status != 200 or common.EXPECTED.encode() not in out:
                 raise RuntimeError(f"bare answered {status}: {out[:300]!r}")
 
-        results: dict[str, list[float]] = {name: [] for name in ("bare", "ours", "ours_auth", "ours_bridge", "devhost")}
-        fetches_before = None
         async with bare.router.lifespan_context(bare):
-            for one in (bare_call, ours, ours_auth, ours_bridge, devhost_call):  # warm up: imports, caches, first fetch
-                for _ in range(50):
-                    await one()
+            await common.warm_up(bare_call, ours, ours_auth, ours_bridge, devhost_call)
             fetches_before = auth.key_fetches()
-            for rep in range(reps):
-                order = [("bare", bare_call), ("ours", ours)]
-                for name, one in order if rep % 2 == 0 else reversed(order):
-                    results[name].append(await common.per_request_us(requests, one))
-                results["ours_auth"].append(await common.per_request_us(requests, ours_auth))
-                results["ours_bridge"].append(await common.per_request_us(requests // 2, ours_bridge))
-                results["devhost"].append(await common.per_request_us(requests // 2, devhost_call))
+            after = {
+                "ours_auth": (ours_auth, requests),
+                "ours_bridge": (ours_bridge, requests // 2),
+                "devhost": (devhost_call, requests // 2),
+            }
+            results = await common.in_turn(reps, requests, {"bare": bare_call, "ours": ours}, after)
             fetches = auth.key_fetches() - fetches_before
         with contextlib.suppress(Exception):
             await asyncio.sleep(0)

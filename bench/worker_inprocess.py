@@ -178,17 +178,11 @@ async def measure(requests: int, reps: int) -> dict[str, Any]:
             return one
 
         devhost = checked("devhost", ours_app[0], ours_scope)
-        results: dict[str, list[float]] = {"bare": [], "ours": [], "devhost": []}
         async with bare.router.lifespan_context(bare):
-            for one in (bare_one, ours, devhost):  # warm up: imports, caches, the first key fetch
-                for _ in range(50):
-                    await one()
+            await common.warm_up(bare_one, ours, devhost)
             fetches_before = auth.key_fetches()
-            for rep in range(reps):
-                order = [("bare", bare_one), ("ours", ours)]
-                for name, one in order if rep % 2 == 0 else reversed(order):
-                    results[name].append(await common.per_request_us(requests, one))
-                results["devhost"].append(await common.per_request_us(requests // 2, devhost))
+            pair = {"bare": bare_one, "ours": ours}
+            results = await common.in_turn(reps, requests, pair, {"devhost": (devhost, requests // 2)})
             fetches = auth.key_fetches() - fetches_before
         ours_app[0].host.stop()
         counted = None

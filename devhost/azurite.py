@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devhost import processes
+
 ROOT = Path(__file__).resolve().parent.parent
 NODE = ROOT / ".tools" / "node_modules" / ".bin" / "node"
 TABLE_MAIN = ROOT / ".tools" / "node_modules" / "azurite" / "dist" / "src" / "table" / "main.js"
@@ -43,12 +45,7 @@ class Azurite:
         )
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        processes.stop(self.process)
 
 
 def _free_port() -> int:

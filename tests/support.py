@@ -25,6 +25,7 @@ import httpx2
 import jwt
 
 import function_app
+from devhost import processes
 from devhost.authority import LocalAuthority, SigningKey, mint_token
 from devhost.server import http_functions
 from shared import runtime
@@ -144,12 +145,7 @@ class Devhost:
         return mint_token(self.authority, self.tenant, self.audience, key=self.key, **options)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        processes.stop(self.process)
 
     def __enter__(self) -> Devhost:
         return self

@@ -98,6 +98,11 @@ def redeem(entra: LocalAuthority, code: str, pair: Pkce, **overrides: str) -> ht
     return httpx2.post(token_url(entra), data={k: v for k, v in form.items() if v != "-"})
 
 
+def refresh(entra: LocalAuthority, refresh_token: str, **extra: str) -> httpx2.Response:
+    form = {"grant_type": "refresh_token", "client_id": PUBLIC, "refresh_token": refresh_token, **extra}
+    return httpx2.post(token_url(entra), data=form)
+
+
 def refused(response: httpx2.Response, error: str, code: int, status: int = 400) -> dict[str, Any]:
     body = response.json()
     assert (response.status_code, body["error"], body["error_codes"]) == (status, error, [code]), body
@@ -189,34 +194,15 @@ async def test_the_step_up_scope_is_granted_when_asked_and_only_then(entra: Loca
         jwt.decode(body["access_token"], options={"verify_signature": False})["scp"]
         == "user_impersonation Profile.Read"
     )
-    narrowed = httpx2.post(
-        token_url(entra),
-        data={
-            "grant_type": "refresh_token",
-            "client_id": PUBLIC,
-            "refresh_token": body["refresh_token"],
-            "scope": f"api://{CLIENT}/Profile.Read",
-        },
-    ).json()
+    narrowed = refresh(entra, body["refresh_token"], scope=f"api://{CLIENT}/Profile.Read").json()
     assert jwt.decode(narrowed["access_token"], options={"verify_signature": False})["scp"] == "Profile.Read"
 
     # A grant without it cannot widen itself on refresh: the client must sign the user in again.
     pair = pkce()
     plain = redeem(entra, code_for(entra, pair), pair).json()
-    wider = httpx2.post(
-        token_url(entra),
-        data={
-            "grant_type": "refresh_token",
-            "client_id": PUBLIC,
-            "refresh_token": plain["refresh_token"],
-            "scope": f"api://{CLIENT}/Profile.Read",
-        },
-    )
+    wider = refresh(entra, plain["refresh_token"], scope=f"api://{CLIENT}/Profile.Read")
     assert refused(wider, "invalid_grant", 65001)["suberror"] == "consent_required"
-    still = httpx2.post(
-        token_url(entra),
-        data={"grant_type": "refresh_token", "client_id": PUBLIC, "refresh_token": plain["refresh_token"]},
-    )
+    still = refresh(entra, plain["refresh_token"])
     assert still.status_code == 200  # the refused widening did not spend the refresh token
 
 
@@ -306,10 +292,7 @@ def test_a_replayed_code_is_refused_and_revokes_what_it_bought(entra: LocalAutho
     replay = redeem(entra, code, pair)
     body = refused(replay, "invalid_grant", 54005)
     assert code not in replay.text and pair.verifier not in replay.text
-    revoked = httpx2.post(
-        token_url(entra),
-        data={"grant_type": "refresh_token", "client_id": PUBLIC, "refresh_token": first.json()["refresh_token"]},
-    )
+    revoked = refresh(entra, first.json()["refresh_token"])
     assert revoked.json()["error"] == "invalid_grant" and body["error_uri"].endswith("54005")
 
 
