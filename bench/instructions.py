@@ -64,6 +64,20 @@ def count(command: list[str], env: dict[str, str]) -> int:
     return instructions(done.stderr)
 
 
+# Requests answered by the two counted processes of a side, for the per-request figures of 2c and step 6.
+COUNTED = (100, 600)
+
+
+def per_request(sides: dict[str, Callable[[int], int]], requests: tuple[int, int] = COUNTED) -> dict[str, float]:
+    """Instructions per request of each side: `sides[name](n)` counts a process that answers n requests,
+    run for both numbers, two processes at a time; (Ir(N2) - Ir(N1)) / (N2 - N1), startup cancelled out."""
+    low, high = requests
+    jobs = [(name, n) for name in sides for n in requests]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        found = dict(zip(jobs, pool.map(lambda job: sides[job[0]](job[1]), jobs), strict=True))
+    return {name: (found[(name, high)] - found[(name, low)]) / (high - low) for name in sides}
+
+
 def serve(server: str, env: dict[str, str], token: str | None, requests: int = 0) -> int:
     """A server under valgrind until its first `tools/call` answers (or `requests` answered), then SIGINT."""
     port = common.free_port()

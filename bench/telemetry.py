@@ -23,12 +23,11 @@ answer, and its exit flushes the telemetry, which the first answer does not wait
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -137,20 +136,15 @@ def measure(seconds: float, reps: int, concurrency: int, cold_reps: int) -> dict
     }
 
 
-COUNTED = (100, 600)
-
-
 def count_instructions(envs: dict[str, dict[str, str]], token: str) -> dict[str, Any]:
     """Instructions per request of "off" and "on" (two counted servers at a time)."""
-    from instructions import serve
+    from instructions import COUNTED, per_request, serve
 
-    counted_envs = {name: {k: v for k, v in envs[name].items() if k != "OTEL_METRIC_EXPORT_INTERVAL"} for name in envs}
-    jobs = [(name, n) for name in ("off", "on") for n in COUNTED]
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        runs = pool.map(lambda job: serve("ours", counted_envs[job[0]], token, job[1]), jobs)
-        found = dict(zip(jobs, runs, strict=True))
-    low, high = COUNTED
-    per = {name: (found[(name, high)] - found[(name, low)]) / (high - low) for name in ("off", "on")}
+    def counted(name: str) -> Callable[[int], int]:
+        env = {k: v for k, v in envs[name].items() if k != "OTEL_METRIC_EXPORT_INTERVAL"}
+        return lambda n: serve("ours", env, token, n)
+
+    per = per_request({name: counted(name) for name in ("off", "on")})
     return {"per_request": per, "throughput_ratio": per["off"] / per["on"], "requests": list(COUNTED)}
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import logging
 import os
 import shutil
@@ -137,22 +136,15 @@ async def probe(side: str, requests: int) -> None:
     app.host.stop()
 
 
-COUNTED = (100, 600)
-
-
 def count_instructions(env: dict[str, str]) -> dict[str, Any]:
-    """Instructions per request of each side, by two counted processes per side (two at a time)."""
-    from instructions import count
+    """Instructions per request of each side, each alone in its counted processes."""
+    from instructions import COUNTED, count, per_request
 
-    def counted(side: str, n: int) -> int:
-        script = ["bench/worker_inprocess.py", "--probe", side, "--requests", str(n)]
-        return count([str(common.WORKER_PYTHON), *script], env)
+    def counted(side: str) -> Callable[[int], int]:
+        script = ["bench/worker_inprocess.py", "--probe", side]
+        return lambda n: count([str(common.WORKER_PYTHON), *script, "--requests", str(n)], env)
 
-    jobs = [(side, n) for side in ("ours", "bare") for n in COUNTED]
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        found = dict(zip(jobs, pool.map(lambda job: counted(*job), jobs), strict=True))
-    low, high = COUNTED
-    per = {side: (found[(side, high)] - found[(side, low)]) / (high - low) for side in ("ours", "bare")}
+    per = per_request({side: counted(side) for side in ("ours", "bare")})
     return {"per_request": per, "ratio": per["ours"] / per["bare"], "requests": list(COUNTED)}
 
 

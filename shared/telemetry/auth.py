@@ -57,7 +57,6 @@ def _instruments() -> dict[str, Any]:
         description="Tokens checked, by result and reason.",
     )
     return {
-        "tracer": tracer(),
         "fetches": meter.create_histogram(
             "app.auth.keys.fetch.duration", unit="s", description="Signing-key fetches, by trigger and outcome."
         ),
@@ -137,7 +136,7 @@ def validating() -> contextlib.AbstractContextManager[Any]:
     would add one of them (bench/validation.py)."""
     if not enabled():
         return _NOTHING
-    return _instruments()["tracer"].start_as_current_span("validate token")
+    return tracer().start_as_current_span("validate token")
 
 
 @contextlib.contextmanager
@@ -149,9 +148,7 @@ def key_fetch(trigger: str) -> Iterator[None]:
         return
     tools = _instruments()
     start, outcome = time.perf_counter(), "failure"
-    with tools["tracer"].start_as_current_span(
-        "fetch signing keys", attributes={"app.auth.keys.trigger": trigger}
-    ) as span:
+    with tracer().start_as_current_span("fetch signing keys", attributes={"app.auth.keys.trigger": trigger}) as span:
         try:
             yield
             outcome = "success"
