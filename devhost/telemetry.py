@@ -2,6 +2,8 @@
 
     OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER / OTEL_LOGS_EXPORTER = otlp | console | none
     OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:6006 for Arize Phoenix), OTEL_SERVICE_NAME
+    OTEL_TRACES_SAMPLER(_ARG): the SDK's names, and Azure Monitor's `microsoft.rate_limited` and
+    `microsoft.fixed_percentage` (devhost/sampling.py); unset, every trace is kept
 
 With only OTEL_EXPORTER_OTLP_ENDPOINT set, all three go over OTLP/HTTP. Needs the dev requirements
 (opentelemetry-sdk and the OTLP/HTTP exporter); the app itself needs neither.
@@ -45,11 +47,16 @@ def configure(environ: Mapping[str, str]) -> str | None:
         raise SystemExit(
             "devhost: OTEL_* asks for telemetry: install the dev requirements (opentelemetry-sdk)"
         ) from None
+    from devhost import sampling
+
     resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "azure-functions-mcp"})
+    described = {signal: name for signal, name in chosen.items()}
     if "traces" in chosen:
-        provider = TracerProvider(resource=resource)
+        sampler, kept = sampling.from_environ(environ)
+        provider = TracerProvider(resource=resource, sampler=sampler)
         provider.add_span_processor(_span_processor(chosen["traces"], environ))
         trace.set_tracer_provider(provider)
+        described["traces"] += f" ({kept})"
     if "metrics" in chosen:
         from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
 
@@ -68,7 +75,7 @@ def configure(environ: Mapping[str, str]) -> str | None:
         for name in ("shared", "function_app"):
             logging.getLogger(name).addHandler(handler)
             logging.getLogger(name).setLevel(logging.INFO)
-    return "Telemetry: " + ", ".join(f"{signal} to {name}" for signal, name in chosen.items())
+    return "Telemetry: " + ", ".join(f"{signal} to {name}" for signal, name in described.items())
 
 
 class Deferred:

@@ -44,6 +44,10 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
+@description('Most traces a second Application Insights receives (Azure Monitor\'s rate-limited sampling, the distro\'s own default; metrics and log records are never sampled). To keep every trace, set the app setting OTEL_TRACES_SAMPLER to microsoft.fixed_percentage and OTEL_TRACES_SAMPLER_ARG to 1.0.')
+@minValue(0)
+param tracesPerSecond int = 5
+
 @description('Comma-separated client IDs pre-authorized for the user_impersonation scope (no consent prompt). The default is Visual Studio Code.')
 param preAuthorizedClientIds string = 'aebc6443-996d-45c2-90f0-388ff96faa56'
 
@@ -133,6 +137,7 @@ module functionApp 'modules/function-app.bicep' = {
     pythonVersion: pythonVersion
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    tracesPerSecond: tracesPerSecond
     identityId: identity.outputs.identityId
     identityClientId: identity.outputs.clientId
     blobEndpoint: storage.outputs.blobEndpoint

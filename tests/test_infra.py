@@ -25,6 +25,7 @@ import yaml
 from lark.exceptions import LarkError
 from pycep.transformer import BicepElement
 
+from devhost import sampling
 from shared.mcp import tools
 from shared.mcp.permissions import ToolPolicy
 from shared.settings import SPECS, load_settings
@@ -40,10 +41,16 @@ STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 
-# App settings read by the Azure Functions host rather than by the app, so they are not in SPECS: identity-based
-# host storage (AzureWebJobsStorage__credential/clientId/blobServiceUri) and Application Insights with Entra
-# authentication (APPLICATIONINSIGHTS_CONNECTION_STRING/AUTHENTICATION_STRING).
-HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_", "PYTHON_APPLICATIONINSIGHTS_")
+# App settings read by the Azure Functions host and worker rather than by the app, so they are not in SPECS:
+# identity-based host storage (AzureWebJobsStorage__credential/clientId/blobServiceUri), Application Insights
+# with Entra authentication (APPLICATIONINSIGHTS_CONNECTION_STRING/AUTHENTICATION_STRING) and the worker's
+# Azure Monitor distro (PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY, OTEL_TRACES_SAMPLER and its argument).
+HOST_SETTING_PREFIXES = (
+    "AzureWebJobsStorage__",
+    "APPLICATIONINSIGHTS_",
+    "PYTHON_APPLICATIONINSIGHTS_",
+    "OTEL_TRACES_SAMPLER",
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -326,8 +333,19 @@ def test_host_storage_is_identity_based() -> None:
     # Telemetry: the worker's OpenTelemetry mode with Azure Monitor, the distro in the app's packages, and
     # the host in OpenTelemetry mode too, so host and worker spans share one trace.
     assert settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
-    assert re.search(r"^azure-monitor-opentelemetry\b", (ROOT / "requirements.txt").read_text(), re.M)
+    assert re.search(r"^azure-monitor-opentelemetry>=1\.8\.6,", (ROOT / "requirements.txt").read_text(), re.M)
     assert json.loads((ROOT / "host.json").read_text())["telemetryMode"] == "OpenTelemetry"
+
+
+def test_trace_sampling_is_the_one_devhost_and_the_benchmark_use() -> None:
+    """The deployed sampler (the distro's default, made explicit) is devhost's AZURE_DEFAULT, which make bench's
+    "telemetry on" runs with: the figure it reports is the deployment's."""
+    settings = function_app_settings()
+    declared = parsed("main.bicep")["parameters"]
+    assert module_param("functionApp", "tracesPerSecond") == "tracesPerSecond"
+    assert settings["OTEL_TRACES_SAMPLER"] == sampling.AZURE_DEFAULT["OTEL_TRACES_SAMPLER"]
+    assert call_name(settings["OTEL_TRACES_SAMPLER_ARG"]) == "string"
+    assert str(bicep_default(declared["tracesPerSecond"])) == sampling.AZURE_DEFAULT["OTEL_TRACES_SAMPLER_ARG"]
 
 
 def test_app_settings_are_wired_from_the_resources() -> None:

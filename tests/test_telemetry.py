@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.propagate import extract
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -181,6 +183,46 @@ async def test_the_callers_trace_context_is_honoured(authority: LocalAuthority, 
     assert refused.name == "POST /mcp" and refused.attributes["http.response.status_code"] == 401
 
 
+async def test_a_sampled_out_request_has_no_spans_but_is_still_timed(
+    authority: LocalAuthority, seen: Collected
+) -> None:
+    """The caller did not sample its trace (flags 00), so the SDK's default sampler drops the request's span
+    and everything beneath it; the MCP metric still counts the call. A `_meta` trace context that was
+    sampled decides for the MCP span itself."""
+    configure(env_for(authority))
+    token = authority.mint(TENANT, CLIENT)
+    unsampled = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-00"}
+
+    def calls() -> int:
+        points = seen.points("mcp.server.operation.duration")
+        return sum(p.count for a, p in points if a.get("gen_ai.tool.name") == "echo")
+
+    before = calls()
+    await post(mcp_request("tools/call", {"name": "echo", "arguments": {"message": "x"}}), token, unsampled)
+    assert seen.finished() == [] and calls() == before + 1
+    meta = {"traceparent": f"00-{TRACE_ID}-b7ad6b7169203331-01"}
+    message = mcp_request("tools/call", {"name": "echo", "arguments": {"message": "x"}, "_meta": meta})
+    await post(message, token, unsampled)
+    assert [s.name for s in seen.finished()] == ["tools/call echo"] and calls() == before + 2
+
+
+async def test_under_the_hosts_trace_context_the_mcp_span_is_the_hosts_child(
+    authority: LocalAuthority, seen: Collected
+) -> None:
+    """In Azure the worker makes the host's request span current (remote, so never recording here): the
+    request's own span is left to the host, and the MCP span is made beneath the host's."""
+    configure(env_for(authority))
+    token = authority.mint(TENANT, CLIENT)
+    host = otel_context.attach(extract({"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}))
+    try:
+        await post(mcp_request("tools/call", {"name": "echo", "arguments": {"message": "x"}}), token)
+    finally:
+        otel_context.detach(host)
+    (span,) = server_spans(seen)
+    assert not any(s.name == "POST /mcp" for s in seen.finished())
+    assert format(span.context.trace_id, "032x") == TRACE_ID and format(span.parent.span_id, "016x") == PARENT_ID
+
+
 def refusals(authority: LocalAuthority) -> dict[str, dict[str, Any]]:
     """A request per refusal reason: its token (or None) and the settings it is made under."""
     signed = authority.mint(TENANT, CLIENT)
@@ -322,7 +364,7 @@ def test_devhost_exports_to_the_console_and_its_output_holds_no_token(tmp_path: 
         assert refused.status_code == 401
         time.sleep(0.5)
     output = host.output()
-    assert "Telemetry: traces to console, metrics to console, logs to console" in output
+    assert "Telemetry: traces to console (every trace), metrics to console, logs to console" in output
     assert '"name": "tools/call echo"' in output and "app.auth.token.validations" in output
     assert "Refused a request's token: " in output
     for secret in (canary, canary.split(".")[1], canary.split(".")[2]):

@@ -20,6 +20,9 @@ param instanceMemoryMB int
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int
+@description('Most traces a second the worker\'s Azure Monitor distro exports.')
+@minValue(0)
+param tracesPerSecond int
 @description('Resource ID of the user-assigned managed identity.')
 param identityId string
 @description('Client ID of the user-assigned managed identity.')
@@ -125,6 +128,16 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
         {
           name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
           value: 'true'
+        }
+        // Its sampling, as its own default since 1.8.6 (at most 5 traces a second), set here so that the deployment
+        // does not depend on the distro's version; devhost reads the same two (devhost/sampling.py).
+        {
+          name: 'OTEL_TRACES_SAMPLER'
+          value: 'microsoft.rate_limited'
+        }
+        {
+          name: 'OTEL_TRACES_SAMPLER_ARG'
+          value: string(tracesPerSecond)
         }
         // Read by the app (shared/settings.py).
         {

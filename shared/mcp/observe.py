@@ -21,6 +21,10 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared._otel import extract_trace_context
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult
+
+# opentelemetry-api is loaded with the SDK's server (mcp.shared._otel): importing it here costs nothing more.
+from opentelemetry import context, trace
+from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import ValidationError
 
 from shared.telemetry.switch import enabled
@@ -64,9 +68,6 @@ class McpTelemetry:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if not enabled():
             return await call_next(ctx)
-        from opentelemetry import context, trace
-        from opentelemetry.trace import SpanKind, StatusCode
-
         tracer, duration = _instruments()
         method = ctx.method if ctx.method in _client_methods() else OTHER
         attributes: dict[str, Any] = {"mcp.method.name": method, "network.transport": "tcp"}
@@ -80,25 +81,20 @@ class McpTelemetry:
             attributes[key] = target
         if method == "tools/call":
             attributes["gen_ai.operation.name"] = "execute_tool"
-        span_attributes = dict(attributes)
-        if ctx.request_id is not None:
-            span_attributes["jsonrpc.request.id"] = str(ctx.request_id)
-        # Made current by hand, not with `start_as_current_span`: this runs for every message, and the
-        # SDK's context-manager layers add about a fifth to the span's own cost.
         parent = extract_trace_context(ctx.meta)
-        links = None
-        if parent is not None and (request := trace.get_current_span().get_span_context()).is_valid:
-            # `_meta` makes the span a child of the caller's message, in the caller's trace: a link keeps
-            # the way to the HTTP request's span (and its token validation), which is in another.
-            links = [trace.Link(request)]
-        span = tracer.start_span(
-            f"{method} {target}" if target else method,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=span_attributes,
-            links=links,
-        )
-        token = context.attach(trace.set_span_in_context(span))
+        request = trace.get_current_span()
+        current = request.get_span_context()
+        token = None
+        if parent is None and current.is_valid and not current.is_remote and not request.is_recording():
+            # The request's span was sampled out here, and its child would be too (every sampler the SDK
+            # and Azure Monitor ship drops the child of a local parent it dropped): no span, the metric
+            # only. A remote parent (the Functions host's, in Azure) is the sampler's to judge.
+            span: trace.Span = trace.INVALID_SPAN
+        else:
+            span = self._start(tracer, method, target, attributes, ctx, parent, request)
+            # Made current by hand, not with `start_as_current_span`: this runs for every message, and the
+            # SDK's context-manager layers add about a fifth to the span's own cost.
+            token = context.attach(trace.set_span_in_context(span))
         start = time.perf_counter()
         error: str | None = None
         try:
@@ -128,9 +124,36 @@ class McpTelemetry:
             if error is not None:
                 span.set_attribute("error.type", error)
                 attributes["error.type"] = error
-            context.detach(token)
+            if token is not None:
+                context.detach(token)
             span.end()
             duration.record(elapsed, attributes)
+
+    @staticmethod
+    def _start(
+        tracer: Any,
+        method: str,
+        target: str | None,
+        attributes: dict[str, Any],
+        ctx: ServerRequestContext[Any, Any],
+        parent: context.Context | None,
+        request: trace.Span,
+    ) -> trace.Span:
+        span_attributes = dict(attributes)
+        if ctx.request_id is not None:
+            span_attributes["jsonrpc.request.id"] = str(ctx.request_id)
+        links = None
+        if parent is not None and request.get_span_context().is_valid:
+            # `_meta` makes the span a child of the caller's message, in the caller's trace: a link keeps
+            # the way to the HTTP request's span (and its token validation), which is in another.
+            links = [trace.Link(request.get_span_context())]
+        return tracer.start_span(
+            f"{method} {target}" if target else method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=span_attributes,
+            links=links,
+        )
 
 
 def _is_tool_error(result: object) -> bool:

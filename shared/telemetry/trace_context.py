@@ -21,6 +21,15 @@ def tracer() -> Any:
     return trace.get_tracer(NAME)
 
 
+@functools.cache
+def _api() -> tuple[Any, Any]:
+    """opentelemetry's `context` and `trace`, imported at the first traced request (not with /health) and
+    then kept: an import statement in the request path runs the import machinery on every request."""
+    from opentelemetry import context, trace
+
+    return context, trace
+
+
 class RequestSpan:
     """What the handler may add to the request's span: its answer's status (no-op when there is no span)."""
 
@@ -52,8 +61,7 @@ def request_span(method: str, route: str, headers: Mapping[str, str]) -> Iterato
     if not enabled():
         yield _NO_SPAN
         return
-    from opentelemetry import context, trace
-
+    context, trace = _api()
     if trace.get_current_span().get_span_context().is_valid:
         yield _NO_SPAN
         return
