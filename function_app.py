@@ -31,7 +31,7 @@ async def me(req: func.HttpRequest) -> func.HttpResponse:
     return await handlers.me(req)
 
 
-@app.route(route=".well-known/oauth-protected-resource/{resource?}", methods=["GET"])
+@app.route(route=".well-known/oauth-protected-resource/{resource?}", methods=["GET", "OPTIONS"])
 def protected_resource_metadata(req: func.HttpRequest) -> func.HttpResponse:
     return handlers.protected_resource(req)
 

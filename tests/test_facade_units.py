@@ -30,6 +30,24 @@ async def test_the_proxy_is_off_by_default_and_its_routes_answer_404() -> None:
         assert (await call(name, method, "/x")).status_code == 404
 
 
+async def test_a_page_of_another_origin_may_read_every_answer_of_the_facade() -> None:
+    """Discovery, registration and the token endpoint answer with CORS headers, refusals and preflights
+    included, so a browser-based client can read why it was refused; /authorize is a page to open, not read."""
+    configure(BASE)
+    off = await call("register", "POST", "/register")
+    assert off.status_code == 404 and off.headers["Access-Control-Allow-Origin"] == "*"
+    configure({**BASE, "OAUTH_PROXY": "true", "OAUTH_PROXY_STORAGE": "UseDevelopmentStorage=true"})
+    preflight = await call("token", "OPTIONS", "/token")
+    assert preflight.status_code == 204 and preflight.get_body() == b""
+    assert "MCP-Protocol-Version" in preflight.headers["Access-Control-Allow-Headers"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    refused = await call("token", "POST", "/token", headers=form, body=b"grant_type=password")
+    assert refused.status_code == 400 and body_of(refused)["error"] == "unsupported_grant_type"
+    assert refused.headers["Access-Control-Allow-Origin"] == "*"
+    page = await call("authorize", "GET", "/authorize")
+    assert "Access-Control-Allow-Origin" not in page.headers
+
+
 async def test_the_protected_resource_metadata_names_the_proxy_only_when_on() -> None:
     configure(BASE)
     off = body_of(await call("protected_resource_metadata", "GET", "/.well-known/oauth-protected-resource/mcp"))

@@ -101,6 +101,16 @@ async def _mcp_answer(req: func.HttpRequest, runtime: Runtime) -> func.HttpRespo
 
 @_says_when_auth_is_off
 def protected_resource(req: func.HttpRequest) -> func.HttpResponse:
+    """RFC 9728 metadata, readable from any origin: a browser-based client discovers sign-in from script
+    (and its `MCP-Protocol-Version` header makes the browser ask first, with OPTIONS)."""
+    if req.method == "OPTIONS":
+        return func.HttpResponse(status_code=204, headers=responses.CORS)
+    response = _protected_resource(req)
+    response.headers.update(responses.CORS)
+    return response
+
+
+def _protected_resource(req: func.HttpRequest) -> func.HttpResponse:
     settings = current().settings
     suffix = req.route_params.get("resource") or ""
     if f"/{suffix}" not in (*responses.MCP_PATHS, "/"):

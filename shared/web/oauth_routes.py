@@ -16,18 +16,17 @@ from shared.web import responses
 
 log = logging.getLogger(__name__)
 
-# Browser-based clients (the Inspector, web apps) call these from script.
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Authorization, MCP-Protocol-Version",
-    "Access-Control-Max-Age": "600",
-}
-
 
 def _guarded(
     req: func.HttpRequest, answer: Callable[[], func.HttpResponse], *, cors: bool = False
 ) -> func.HttpResponse:
+    response = _checked(req, answer, cors)
+    if cors:  # on refusals too, or a page could not read why
+        response.headers.update(responses.CORS)
+    return response
+
+
+def _checked(req: func.HttpRequest, answer: Callable[[], func.HttpResponse], cors: bool) -> func.HttpResponse:
     from shared.facade.errors import OAuthError, error_json
     from shared.facade.store import StoreUnavailable
     from shared.facade.upstream import unavailable_reason
@@ -40,17 +39,14 @@ def _guarded(
     if reason := unavailable_reason(settings):
         return responses.error_response(503, "server_misconfigured", reason, {"Retry-After": "300"})
     if cors and req.method == "OPTIONS":
-        return func.HttpResponse(status_code=204, headers=CORS)
+        return func.HttpResponse(status_code=204)
     try:
-        response = answer()
+        return answer()
     except StoreUnavailable as exc:
         log.warning("The OAuth proxy's store is unavailable: %s", exc)
-        response = error_json(OAuthError("temporarily_unavailable", "Sign-in storage is unavailable; retry.", 503))
+        return error_json(OAuthError("temporarily_unavailable", "Sign-in storage is unavailable; retry.", 503))
     except OAuthError as refused:
-        response = error_json(refused)
-    if cors:
-        response.headers.update(CORS)
-    return response
+        return error_json(refused)
 
 
 def authorization_server(req: func.HttpRequest) -> func.HttpResponse:

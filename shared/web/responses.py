@@ -22,6 +22,14 @@ PRM_PATH = "/.well-known/oauth-protected-resource"
 MCP_PATHS = ("/mcp", "/echo")
 DEVELOPMENT_HEADER = "X-Auth-Mode"
 NO_STORE = {"Cache-Control": "no-store"}
+# Public discovery and the facade's endpoints, for browser-based clients (the Inspector, web apps) that call
+# them from script: no cookies are involved, so any origin may read them.
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, MCP-Protocol-Version",
+    "Access-Control-Max-Age": "600",
+}
 
 
 def json_response(
