@@ -24,7 +24,10 @@ REDIRECT = "http://127.0.0.1:40111/cb"
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    with running_proxy(tmp_path_factory.mktemp("facade-attacks")) as running:
+    # Each test registers clients of its own, more than the default 30 a minute in all; the flood limit
+    # has its own test (below, in process).
+    limit = {"OAUTH_PROXY_REGISTRATIONS_PER_MINUTE": "200"}
+    with running_proxy(tmp_path_factory.mktemp("facade-attacks"), **limit) as running:
         yield running
 
 
@@ -179,6 +182,51 @@ def test_a_code_is_redeemed_once(proxy: Proxy) -> None:
     assert first.status_code == 200 and first.json()["token_type"] == "Bearer"
     replayed = redeem(proxy, client_id, code, verifier.verifier)
     assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+
+
+def refresh(proxy: Proxy, client_id: str, refresh_token: str) -> httpx2.Response:
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    return httpx2.post(f"{proxy.base}/token", data=form)
+
+
+def signed_in(proxy: Proxy, client_id: str) -> tuple[str, str]:
+    """A code and the refresh token its redemption gave."""
+    verifier = pkce()
+    code = code_for(proxy, client_id, verifier)
+    answer = redeem(proxy, client_id, code, verifier.verifier)
+    assert answer.status_code == 200, answer.text
+    return code, answer.json()["refresh_token"]
+
+
+REVOKED = {"error": "invalid_grant", "error_description": "The refresh token was revoked."}
+
+
+def test_a_replayed_code_revokes_the_refresh_tokens_issued_from_it(proxy: Proxy) -> None:
+    """OAuth 2.1 4.1.3: a code used twice was leaked; what it gave is revoked, rotated tokens included."""
+    client_id = register(proxy)
+    code, issued = signed_in(proxy, client_id)
+    _, elsewhere = signed_in(proxy, client_id)  # another sign-in: another family
+    rotated = refresh(proxy, client_id, issued)
+    assert rotated.status_code == 200
+    replayed = redeem(proxy, client_id, code, pkce().verifier)
+    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+    assert refresh(proxy, client_id, rotated.json()["refresh_token"]).json() == REVOKED
+    assert refresh(proxy, client_id, elsewhere).status_code == 200
+
+
+def test_a_replayed_refresh_token_revokes_its_family(proxy: Proxy) -> None:
+    """OAuth 2.1 4.3.1: a rotated refresh token presented again means two parties hold the family."""
+    client_id = register(proxy)
+    _, first = signed_in(proxy, client_id)
+    _, elsewhere = signed_in(proxy, client_id)
+    second = refresh(proxy, client_id, first).json()["refresh_token"]
+    replayed = refresh(proxy, client_id, first)
+    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+    assert refresh(proxy, client_id, second).json() == REVOKED
+    assert refresh(proxy, client_id, elsewhere).status_code == 200
+    # What a spent code or refresh token leaves behind names its family and holds nothing secret.
+    left = [row for row in proxy.rows() if row["PartitionKey"] in ("code", "grant") and row["Spent"]]
+    assert left and all(set(json.loads(row["Data"])) == {"family"} for row in left)
 
 
 def test_a_code_for_another_client_is_refused(proxy: Proxy) -> None:

@@ -175,10 +175,13 @@ def test_nothing_in_the_store_is_in_clear(proxy: Proxy) -> None:
         # No token or refresh token of Entra's (JWTs start eyJ; the local authority's refresh tokens are opaque
         # but never stored: grants hold only a key), no code, no verifier.
         assert "eyJ" not in text
-        if row["PartitionKey"] in ("code", "state", "txn"):
-            assert set(json.loads(row["Data"])) == {"sealed"}
-        if row["PartitionKey"] == "grant":
-            assert set(json.loads(row["Data"])) == {"key", "client_id", "api_scopes", "scopes", "user"}
+        data = set(json.loads(row["Data"]))
+        if row["PartitionKey"] in ("code", "grant") and row["Spent"]:
+            assert data == {"family"}  # what a used code or refresh token leaves, for replay detection
+        elif row["PartitionKey"] in ("code", "state", "txn"):
+            assert data == {"sealed"}
+        elif row["PartitionKey"] == "grant":
+            assert data == {"key", "client_id", "api_scopes", "scopes", "user", "family"}
 
 
 def test_the_devhost_log_shows_no_code_or_token(proxy: Proxy) -> None:

@@ -5,7 +5,9 @@ Table Data Contributor); locally and in tests with a connection string to Azurit
 There is no in-memory stand-in: the code that runs in Azure is the code the tests run.
 
 Single use (codes, states, refresh grants) is an update conditioned on the row's ETag that marks it
-spent: of two concurrent takers one wins, the other finds the row spent or changed, and loses.
+spent: of two concurrent takers one wins, the other finds the row spent or changed, and loses. A taker
+may leave a tombstone in the row's place (codes and refresh grants leave their grant family's id, so a
+replay can revoke what was issued from them); a tombstone holds nothing secret and expires with the row.
 Expired rows are refused when read and deleted by the timer (`purge`).
 """
 
@@ -15,6 +17,7 @@ import datetime
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.settings import Settings
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLIENTS, TRANSACTIONS, STATES, CODES, GRANTS, CONSENTS, RATES, KEYS = (
+CLIENTS, TRANSACTIONS, STATES, CODES, GRANTS, CONSENTS, RATES, KEYS, REVOKED = (
     "client",
     "txn",
     "state",
@@ -33,6 +36,7 @@ CLIENTS, TRANSACTIONS, STATES, CODES, GRANTS, CONSENTS, RATES, KEYS = (
     "consent",
     "rate",
     "key",
+    "revoked",
 )
 
 
@@ -108,8 +112,13 @@ class Store:
             return None
         return json.loads(entity["Data"])
 
-    def take(self, kind: str, key: str) -> dict[str, Any] | None:
-        """A row's data, once: the first caller gets it, every later (or concurrent losing) caller None."""
+    def take(
+        self, kind: str, key: str, leave: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    ) -> dict[str, Any] | None:
+        """A row's data, once: the first caller gets it, every later (or concurrent losing) caller None.
+
+        With `leave`, the row is not deleted: `leave(data)` replaces its data, in the same conditional
+        update that spends it, and `spent` reads it until the row expires."""
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
         from azure.data.tables import UpdateMode
@@ -117,7 +126,10 @@ class Store:
         entity = self._entity(kind, key)
         if entity is None or entity.get("Spent"):
             return None
+        data = json.loads(entity["Data"])
         spent = {"PartitionKey": kind, "RowKey": key, "Spent": True}
+        if leave is not None:
+            spent["Data"] = json.dumps(leave(data))
         try:
             self.table().update_entity(
                 spent,
@@ -129,7 +141,15 @@ class Store:
             return None
         except Exception as exc:
             raise StoreUnavailable(f"cannot spend a {kind} row: {type(exc).__name__}") from exc
-        self.delete(kind, key)
+        if leave is None:
+            self.delete(kind, key)
+        return data
+
+    def spent(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The tombstone a `take` with `leave` left, while the row lives; None for any other row."""
+        entity = self._entity(kind, key)
+        if entity is None or not entity.get("Spent"):
+            return None
         return json.loads(entity["Data"])
 
     def delete(self, kind: str, key: str) -> None:

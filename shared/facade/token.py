@@ -6,7 +6,11 @@
 - `refresh_token`: ours is `<id>.<box>`: `box` is Entra's refresh token encrypted (AES-256-GCM, bound
   to the client id) under a random key stored in the grant's row, keyed by the id's hash. Neither half
   alone gives Entra's token, and Entra's token alone is useless without our app's credential. Each
-  use spends the row and issues a new refresh token (rotation; a replay finds nothing).
+  use spends the row and issues a new refresh token (rotation).
+- Replays revoke (OAuth 2.1, sections 4.1.3 and 4.3.1): the refresh tokens issued from one code form a
+  family. A spent code or refresh token leaves a tombstone naming its family; presenting it again
+  marks the family revoked, and every refresh token of the family is refused from then on: the
+  client's, and whoever else holds one. Entra's access tokens already issued run to their expiry.
 """
 
 from __future__ import annotations
@@ -45,9 +49,10 @@ def _authorization_code(facade: Facade, fields: dict[str, str]) -> dict[str, Any
     if not code or not client_id:
         raise OAuthError("invalid_request", "code and client_id are required.")
     verifier = fields.get("code_verifier") or ""
-    row = facade.store.take(store.CODES, seal.digest(code))
+    family = seal.new_secret(16)
+    row = facade.store.take(store.CODES, seal.digest(code), leave=lambda _: {"family": family})
     if row is None:
-        log.info("Refused an unknown, expired or used authorization code")
+        _revoke_if_replayed(facade, store.CODES, seal.digest(code), "authorization code")
         raise _invalid_grant("The authorization code is unknown, expired or already used.")
     try:
         grant = seal.open_sealed(code, "code", row["sealed"])
@@ -62,7 +67,9 @@ def _authorization_code(facade: Facade, fields: dict[str, str]) -> dict[str, Any
     resource = fields.get("resource")
     if resource is not None and resource.rstrip("/") != str(grant["resource"]).rstrip("/"):
         raise OAuthError("invalid_target", "The resource differs from the one of the authorization request.")
-    return _answer(facade, grant["access_token"], grant["expires_in"], grant["refresh_token"], grant)
+    return _answer(
+        facade, grant["access_token"], grant["expires_in"], grant["refresh_token"], grant | {"family": family}
+    )
 
 
 def _refresh(facade: Facade, fields: dict[str, str]) -> dict[str, Any]:
@@ -72,10 +79,13 @@ def _refresh(facade: Facade, fields: dict[str, str]) -> dict[str, Any]:
     grant_id, _, box = presented.partition(".")
     if not grant_id or not box or len(presented) > MAX_REFRESH_TOKEN:
         raise _invalid_grant("The refresh token is not one of ours.")
-    row = facade.store.take(store.GRANTS, seal.digest(grant_id))
+    row = facade.store.take(store.GRANTS, seal.digest(grant_id), leave=lambda data: {"family": data.get("family")})
     if row is None:
-        log.info("Refused an unknown, expired or used refresh token")
+        _revoke_if_replayed(facade, store.GRANTS, seal.digest(grant_id), "refresh token")
         raise _invalid_grant("The refresh token is unknown, expired or already used.")
+    if row.get("family") and facade.store.get(store.REVOKED, row["family"]) is not None:
+        log.warning("Refused a refresh token of a revoked family")
+        raise _invalid_grant("The refresh token was revoked.")
     if row["client_id"] != client_id:
         raise _invalid_grant("The refresh token was issued to another client.")
     try:
@@ -86,6 +96,17 @@ def _refresh(facade: Facade, fields: dict[str, str]) -> dict[str, Any]:
     tokens = facade.upstream.refresh(upstream_refresh, api_scopes)
     renewed = tokens.get("refresh_token") or upstream_refresh
     return _answer(facade, tokens["access_token"], int(tokens.get("expires_in") or 3600), renewed, row)
+
+
+def _revoke_if_replayed(facade: Facade, kind: str, key: str, what: str) -> None:
+    """A spent code or refresh token presented again: its family is revoked (whoever holds a refresh
+    token of it, the client or a thief, is refused from now on). Unknown or expired ones revoke nothing."""
+    tombstone = facade.store.spent(kind, key)
+    if tombstone is None or not tombstone.get("family"):
+        log.info("Refused an unknown or expired %s", what)
+        return
+    facade.store.put(store.REVOKED, tombstone["family"], {}, GRANT_TTL)
+    log.warning("A used %s was presented again: revoked the refresh tokens issued from it", what)
 
 
 def _answer(
@@ -106,6 +127,7 @@ def _answer(
             "api_scopes": grant["api_scopes"],
             "scopes": grant["scopes"],
             "user": grant["user"],
+            "family": grant.get("family"),
         }
         facade.store.put(store.GRANTS, seal.digest(grant_id), row, GRANT_TTL)
         box = seal.encrypt_with(seal.unb64(row["key"]), upstream_refresh, grant["client_id"])
