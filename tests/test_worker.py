@@ -109,6 +109,16 @@ def test_routes_by_the_host_rules(worker: str) -> None:
     assert httpx2.get(f"{worker}/api/renamed").text == "with cookies"  # the route of a renamed function
 
 
+def test_head_as_the_host_routes_it(worker: str) -> None:
+    """The host adds HEAD to every route that takes GET; a HEAD to a route without GET is its 405."""
+    head = httpx2.head(f"{worker}/api/echo/literal")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(b"literal"))
+    refused = httpx2.head(f"{worker}/api/seen")  # POST only
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+    assert httpx2.put(f"{worker}/api/seen").status_code == 404  # any other method: no route
+
+
 def test_cookies_come_back_as_set_cookie_headers(worker: str) -> None:
     answer = httpx2.get(f"{worker}/api/renamed")
     assert answer.headers.get_list("set-cookie") == ["a=1; Path=/; HttpOnly", "b=2; Secure; SameSite=Strict"]

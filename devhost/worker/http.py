@@ -41,7 +41,7 @@ class FunctionsHttp:
         self.max_body = max_body
         self.raw_bytes = host.capabilities.get("RawHttpBodyBytes", "").lower() == "true"
         # A client keeps calling the same few URLs: routing each (method, path) once is enough.
-        self._found: dict[tuple[str, str], tuple[HttpRoute, dict[str, str]] | None] = {}
+        self._found: dict[tuple[str, str], tuple[HttpRoute, dict[str, str]] | str | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,6 +59,9 @@ class FunctionsHttp:
             found = self._found[key] = find_route(self.routes, *key)
         if found is None:
             await respond(send, 404, [], b"")
+            return
+        if isinstance(found, str):  # a HEAD to a route without GET: the host's 405 (ScriptRouteHandler)
+            await respond(send, 405, [(b"allow", found.encode())], b"")
             return
         route, values = found
         headers = request_headers(scope["headers"])

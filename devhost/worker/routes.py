@@ -79,9 +79,10 @@ class HttpRoute:
     function_id: str
     binding: str  # the trigger parameter's name, which the invocation's input carries
     template: str  # prefix and route, as matched
-    methods: frozenset[str] | None  # None: every method
+    methods: frozenset[str] | None  # None: every method; HEAD wherever GET is, as the host adds it
     auth_level: str
     segments: tuple[Segment, ...]
+    declared: tuple[str, ...] = ()  # the trigger's methods, in its order: a 405's Allow
 
     def match(self, parts: list[str]) -> dict[str, str] | None:
         """Route values of a decoded path's segments, or None when the template does not match them."""
@@ -133,16 +134,20 @@ def http_routes(prefix: str, functions: list[tuple[str, str, list[dict[str, Any]
             continue
         route = str(trigger.get("route") or name).strip("/")
         template = "/".join(part for part in (prefix.strip("/"), route) if part)
-        methods = trigger.get("methods")
+        declared = tuple(str(m).upper() for m in trigger.get("methods") or ())
+        methods = set(declared)
+        if "GET" in methods:
+            methods.add("HEAD")  # the host's BuildConstraintMethods
         routes.append(
             HttpRoute(
                 function_name=name,
                 function_id=function_id,
                 binding=str(trigger["name"]),
                 template="/" + template,
-                methods=frozenset(str(m).upper() for m in methods) if methods else None,
+                methods=frozenset(methods) if declared else None,
                 auth_level=str(trigger.get("authLevel", "FUNCTION")).lower(),
                 segments=parse_template(template),
+                declared=declared,
             )
         )
     return sorted(routes, key=HttpRoute.precedence)
@@ -154,11 +159,18 @@ def path_segments(path: str) -> list[str]:
     return [unquote(part) for part in trimmed.split("/")] if trimmed else []
 
 
-def find_route(routes: list[HttpRoute], method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
-    """The most specific route for `method` and `path`, with its route values."""
+def find_route(routes: list[HttpRoute], method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | str | None:
+    """The most specific route for `method` and `path`, with its route values; or, for a HEAD to a route
+    that takes neither GET nor HEAD, the methods it takes (the host answers 405 with them as `Allow`).
+
+    As the Functions host's routing (azure-functions-host, WebScriptHostHttpRoutesManager): a route's
+    methods are a constraint, so any other method matches nothing and is a 404; the one exception is the
+    host's HEAD shadow route, registered beside each route that takes neither GET nor HEAD."""
     parts = path_segments(path)
     for route in routes:
         if route.methods is not None and method not in route.methods:
+            if method == "HEAD" and route.match(parts) is not None:
+                return ", ".join(route.declared)
             continue
         values = route.match(parts)
         if values is not None:
