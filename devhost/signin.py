@@ -104,7 +104,7 @@ class SignIn:
             return deliver(redirect_uri, mode, refused.redirect_params(), state)
         transaction = secrets.token_urlsafe(24)
         with self.lock:
-            self._purge()
+            self.purge_expired()
             self.pending[transaction] = pending
         return self._page(pending, transaction, action)
 
@@ -217,8 +217,9 @@ class SignIn:
         body = signin_page.error(refused.code, refused.error, refused.description)
         return Answer(400, signin_page.headers(form_action="'none'"), body)
 
-    def _purge(self) -> None:
-        """Drop what has expired (called with the lock held)."""
+    def purge_expired(self) -> None:
+        """Drop what has expired (called with the lock held, wherever something is added): a devhost that
+        only refreshes tokens for days keeps no more than what is still valid."""
         now = time.time()
         for store in (self.pending, self.codes, self.refresh_tokens):
             for key in [k for k, v in store.items() if v.expires < now]:

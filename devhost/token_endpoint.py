@@ -257,6 +257,7 @@ class TokenEndpoint:
         if "offline_access" in grant.requested.oidc:
             refresh = secrets.token_urlsafe(64)
             with self.signin.lock:
+                self.signin.purge_expired()
                 self.signin.refresh_tokens[refresh] = replace(grant, expires=time.time() + REFRESH_SECONDS)
             body["refresh_token"] = refresh
         if "openid" in grant.requested.oidc:

@@ -316,6 +316,21 @@ def test_an_expired_code_is_refused(entra: LocalAuthority) -> None:
     refused(redeem(entra, code, pair), "invalid_grant", 70008)
 
 
+def test_refreshing_alone_keeps_only_what_is_still_valid(entra: LocalAuthority) -> None:
+    """A devhost whose clients only refresh (no new sign-ins) drops expired refresh tokens and spent ones."""
+    pair = pkce()
+    first = redeem(entra, code_for(entra, pair), pair).json()["refresh_token"]
+    second = refresh(entra, first).json()["refresh_token"]
+    assert entra.signin is not None
+    with entra.signin.lock:
+        assert first in entra.signin.spent_refresh_tokens
+        entra.signin.spent_refresh_tokens[first] = time.time() - 1
+        entra.signin.refresh_tokens["expired"] = replace(entra.signin.refresh_tokens[second], expires=time.time() - 1)
+    assert refresh(entra, second).status_code == 200
+    with entra.signin.lock:
+        assert first not in entra.signin.spent_refresh_tokens and "expired" not in entra.signin.refresh_tokens
+
+
 def test_an_unknown_code_is_refused(entra: LocalAuthority) -> None:
     refused(redeem(entra, "made-up", pkce()), "invalid_grant", 9002313)
 
