@@ -39,7 +39,7 @@ def configure(environ: Mapping[str, str]) -> str | None:
     try:
         from opentelemetry import metrics, trace
         from opentelemetry._logs import set_logger_provider
-        from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+        from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -70,7 +70,7 @@ def configure(environ: Mapping[str, str]) -> str | None:
         logs = LoggerProvider(resource=resource)
         logs.add_log_record_processor(_log_processor(chosen["logs"]))
         set_logger_provider(logs)
-        handler = LoggingHandler(level=logging.INFO, logger_provider=logs)
+        handler = FirstRecord(logs, level=logging.INFO)
         # The app's own records (the refused-token line); the SDK's per-request INFO stays out (server.py).
         for name in ("shared", "function_app"):
             logging.getLogger(name).addHandler(handler)
@@ -105,6 +105,24 @@ class Deferred:
     def shutdown(self, *args: Any, **kwargs: Any) -> None:
         if self._real is not None:
             self._real.shutdown(*args, **kwargs)
+
+
+class FirstRecord(logging.Handler):
+    """OpenTelemetry's log handler (opentelemetry-instrumentation-logging's; the SDK's own is deprecated),
+    built at the first record. Its package loads about 65 ms of imports (wrapt, the instrumentor
+    machinery), and the app logs only refused tokens: none on the way to a first answer."""
+
+    def __init__(self, provider: Any, level: int) -> None:
+        super().__init__(level=level)
+        self._provider = provider
+        self._real: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._real is None:  # `handle` holds this handler's lock: one build
+            from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+            self._real = LoggingHandler(level=self.level, logger_provider=self._provider)
+        self._real.emit(record)
 
 
 def _span_processor(name: str, environ: Mapping[str, str]) -> Any:

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.propagate import extract
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -441,11 +442,13 @@ def test_devhost_exports_over_otlp_with_the_exporters_built_after_start_up(tmp_p
     for secret in (canary, canary.split(".")[1], canary.split(".")[2]):
         assert secret.encode() not in everything
 
-    # What configure() loads: the SDK, not the exporters (`requests`, the protobuf encoders).
+    # What configure() loads: the SDK, not the exporters (`requests`, the protobuf encoders) nor the log
+    # handler's package (wrapt and the instrumentor machinery).
     probe = (
         "import os, sys; from devhost import telemetry; telemetry.configure(os.environ); "
         "print(sorted(m for m in ('requests', 'opentelemetry.exporter.otlp.proto.http', "
-        "'opentelemetry.proto.trace.v1.trace_pb2', 'opentelemetry.sdk.trace') if m in sys.modules))"
+        "'opentelemetry.proto.trace.v1.trace_pb2', 'opentelemetry.instrumentation.logging', 'wrapt', "
+        "'opentelemetry.sdk.trace') if m in sys.modules))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe],
