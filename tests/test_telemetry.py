@@ -271,6 +271,13 @@ async def test_one_metric_point_and_one_log_record_per_refusal_reason(
     assert expired.attributes["auth.token.tid"] == TENANT and expired.attributes["auth.token.aud"] == CLIENT
     assert expired.attributes["auth.token.alg"] == "RS256" and expired.attributes["http.response.status_code"] == 401
     assert expired.trace_id  # correlated with the request's trace
+    # The validation span names the reason; no exception event (a stack trace, chained messages) per refusal.
+    validations = [s for s in seen.finished() if s.name == "validate token"]
+    assert all(not s.events for s in validations)
+    by_reason = {s.attributes["error.type"]: s for s in validations if "error.type" in (s.attributes or {})}
+    assert set(by_reason) == set(REASONS) - {"missing", "scope", "role"}  # those three never reach validation
+    assert by_reason["expired"].status.status_code == StatusCode.UNSET
+    assert by_reason["keys_unavailable"].status.status_code == StatusCode.ERROR
     for case in cases.values():
         if case["token"]:
             assert case["token"] not in seen.everything()

@@ -38,6 +38,8 @@ FetchJson = Callable[[str, float], Any]
 class KeysUnavailable(Exception):
     """The authority cannot be reached and no usable keys are cached."""
 
+    reason = "keys_unavailable"  # for telemetry, as InvalidToken's (shared/telemetry/auth.py REASONS)
+
     def __init__(self, reason: str, retry_after: int) -> None:
         super().__init__(reason)
         self.retry_after = retry_after

@@ -133,10 +133,31 @@ def validating() -> contextlib.AbstractContextManager[Any]:
     """A span around one validation: a child of the request's, with the key fetches it makes beneath it.
 
     Off, a shared no-op: a validation takes tens of microseconds, and a generator-based context manager
-    would add one of them (bench/validation.py)."""
+    would add one of them (bench/validation.py). On, it runs for first-seen tokens only."""
     if not enabled():
         return _NOTHING
-    return tracer().start_as_current_span("validate token")
+    return _validation_span()
+
+
+@contextlib.contextmanager
+def _validation_span() -> Iterator[None]:
+    """A refusal is the span's `error.type` (the reason, as in the metric), not an exception event: the
+    SDK's event carries a stack trace and the messages of every chained exception (PyJWT's, the base64
+    and JSON decoders'), for each token anyone sends. As for the MCP span, a refused token is the caller's
+    mistake and leaves the status unset; keys that cannot be fetched, or anything unexpected, are ERROR."""
+    with tracer().start_as_current_span(
+        "validate token", record_exception=False, set_status_on_exception=False
+    ) as span:
+        try:
+            yield
+        except BaseException as exc:
+            reason = getattr(exc, "reason", None)
+            span.set_attribute("error.type", reason if isinstance(reason, str) else type(exc).__qualname__)
+            if reason in (None, "keys_unavailable"):
+                from opentelemetry.trace import StatusCode
+
+                span.set_status(StatusCode.ERROR)
+            raise
 
 
 @contextlib.contextmanager
