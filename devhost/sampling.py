@@ -92,7 +92,7 @@ def from_environ(environ: Mapping[str, str]) -> tuple[Sampler | None, str]:
         return _deciding(TracesPerSecond(rate)), f"at most {rate:g} traces/s"
     if name == FIXED_PERCENTAGE:
         ratio = _number(argument, default=1.0, low=0.0, high=1.0)
-        return _deciding(TraceIdRatioBased(ratio)), f"{ratio:.0%} of traces"
+        return _deciding(TraceIdRatioBased(ratio)), f"{ratio * 100:g}% of traces"
     return None, (f"OTEL_TRACES_SAMPLER={name}" if name else "every trace")
 
 

@@ -50,7 +50,7 @@ def configure(environ: Mapping[str, str]) -> str | None:
     from devhost import sampling
 
     resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "azure-functions-mcp"})
-    described = {signal: name for signal, name in chosen.items()}
+    described = dict(chosen)
     if "traces" in chosen:
         sampler, kept = sampling.from_environ(environ)
         provider = TracerProvider(resource=resource, sampler=sampler)

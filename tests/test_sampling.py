@@ -103,6 +103,8 @@ def test_the_sdks_own_names_are_left_to_the_sdk_and_every_trace_is_the_default()
     sampler, said = sampling.from_environ({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"})
     assert sampler is None and said == "OTEL_TRACES_SAMPLER=parentbased_traceidratio"
     assert sampling.from_environ(sampling.AZURE_DEFAULT)[1] == "at most 5 traces/s"
+    fixed = {"OTEL_TRACES_SAMPLER": "microsoft.fixed_percentage", "OTEL_TRACES_SAMPLER_ARG": "0.005"}
+    assert sampling.from_environ(fixed)[1] == "0.5% of traces"
 
 
 @pytest.mark.parametrize(
