@@ -40,8 +40,8 @@ class KeysUnavailable(Exception):
 
     reason = "keys_unavailable"  # for telemetry, as InvalidToken's (shared/telemetry/auth.py REASONS)
 
-    def __init__(self, reason: str, retry_after: int) -> None:
-        super().__init__(reason)
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
 
 

@@ -54,12 +54,12 @@ async def authenticate(req: func.HttpRequest, runtime: Runtime) -> Principal | f
         telemetry.refused("role" if exc.kind == "app" else "scope", 403, token, tenant_attribute=tenants)
         return responses.forbidden(req, settings, _sentence(exc), app=exc.kind == "app")
     except KeysUnavailable as exc:
-        telemetry.refused("keys_unavailable", 503, token, tenant_attribute=tenants)
+        telemetry.refused(exc.reason, 503, token, tenant_attribute=tenants)
         log.error("Cannot validate tokens: %s", exc)
         return responses.unavailable(
             "The server cannot reach Microsoft Entra ID to check tokens right now; retry shortly.",
             exc.retry_after,
-            reason="keys_unavailable",
+            reason=exc.reason,
         )
     telemetry.accepted(principal.tid, tenant_attribute=tenants)
     return principal
