@@ -91,7 +91,7 @@ class McpTelemetry:
             # only. A remote parent (the Functions host's, in Azure) is the sampler's to judge.
             span: trace.Span = trace.INVALID_SPAN
         else:
-            span = self._start(tracer, method, target, attributes, ctx, parent, request)
+            span = self._start(tracer, method, target, attributes, ctx, parent, current)
             # Made current by hand, not with `start_as_current_span`: this runs for every message, and the
             # SDK's context-manager layers add about a fifth to the span's own cost.
             token = context.attach(trace.set_span_in_context(span))
@@ -137,16 +137,16 @@ class McpTelemetry:
         attributes: dict[str, Any],
         ctx: ServerRequestContext[Any, Any],
         parent: context.Context | None,
-        request: trace.Span,
+        request: trace.SpanContext,
     ) -> trace.Span:
         span_attributes = dict(attributes)
         if ctx.request_id is not None:
             span_attributes["jsonrpc.request.id"] = str(ctx.request_id)
         links = None
-        if parent is not None and request.get_span_context().is_valid:
+        if parent is not None and request.is_valid:
             # `_meta` makes the span a child of the caller's message, in the caller's trace: a link keeps
             # the way to the HTTP request's span (and its token validation), which is in another.
-            links = [trace.Link(request.get_span_context())]
+            links = [trace.Link(request)]
         return tracer.start_span(
             f"{method} {target}" if target else method,
             context=parent,
