@@ -50,9 +50,10 @@ def _authorization_code(facade: Facade, fields: dict[str, str]) -> dict[str, Any
         raise OAuthError("invalid_request", "code and client_id are required.")
     verifier = fields.get("code_verifier") or ""
     family = seal.new_secret(16)
-    row = facade.store.take(store.CODES, seal.digest(code), leave=lambda _: {"family": family})
+    key = seal.digest(code)
+    row = facade.store.take(store.CODES, key, leave=lambda _: {"family": family})
     if row is None:
-        _revoke_if_replayed(facade, store.CODES, seal.digest(code), "authorization code")
+        _revoke_if_replayed(facade, store.CODES, key, "authorization code")
         raise _invalid_grant("The authorization code is unknown, expired or already used.")
     try:
         grant = seal.open_sealed(code, "code", row["sealed"])
@@ -79,9 +80,10 @@ def _refresh(facade: Facade, fields: dict[str, str]) -> dict[str, Any]:
     grant_id, _, box = presented.partition(".")
     if not grant_id or not box or len(presented) > MAX_REFRESH_TOKEN:
         raise _invalid_grant("The refresh token is not one of ours.")
-    row = facade.store.take(store.GRANTS, seal.digest(grant_id), leave=lambda data: {"family": data.get("family")})
+    key = seal.digest(grant_id)
+    row = facade.store.take(store.GRANTS, key, leave=lambda data: {"family": data.get("family")})
     if row is None:
-        _revoke_if_replayed(facade, store.GRANTS, seal.digest(grant_id), "refresh token")
+        _revoke_if_replayed(facade, store.GRANTS, key, "refresh token")
         raise _invalid_grant("The refresh token is unknown, expired or already used.")
     if row.get("family") and facade.store.get(store.REVOKED, row["family"]) is not None:
         log.warning("Refused a refresh token of a revoked family")
