@@ -182,3 +182,19 @@ ROUTES = http_routes(
         ("anything", "6", trigger("anything")),
     ],
 )
+
+
+def test_head_routes_and_the_banner_lists_the_triggers_methods() -> None:
+    from devhost.worker.serve import banner_lines
+
+    routes = http_routes(
+        "api", [("read", "1", trigger("items", "GET")), ("write", "2", trigger("submit", "POST", "PUT"))]
+    )
+    found = find_route(routes, "HEAD", "/api/items")
+    assert not isinstance(found, str) and found is not None and found[0].function_name == "read"
+    assert find_route(routes, "HEAD", "/api/submit") == "POST, PUT"  # the host's 405, with its Allow
+    assert find_route(routes, "DELETE", "/api/submit") is None
+    lines = banner_lines("http://h", [*routes, *ROUTES])
+    assert any(line.startswith("  GET ") and line.split()[1] == "http://h/api/items" for line in lines)
+    assert any(line.startswith("  POST,PUT ") for line in lines)
+    assert any(line.startswith("  * ") and "/api/anything" in line for line in lines)

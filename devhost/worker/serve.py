@@ -25,7 +25,8 @@ def build_worker_app(app_dir: Path, prefix: str) -> tuple[FunctionsHttp, list[Ht
 def banner_lines(base: str, routes: list[HttpRoute]) -> list[str]:
     lines = []
     for route in sorted(routes, key=lambda r: r.template):
-        methods = ",".join(sorted(route.methods)) if route.methods else "*"
+        # The trigger's own methods, as the host logs its route map (the HEAD it adds to GET routes is implied).
+        methods = ",".join(sorted(route.declared)) if route.declared else "*"
         lines.append(f"  {methods:<18} {base}{route.template}  ({route.function_name}, auth level {route.auth_level})")
     return lines
 
